@@ -1,0 +1,7 @@
+"""`ailog doctor`."""
+
+from ailog.errors import NotImplementedYet
+
+
+def run(args) -> int:
+    raise NotImplementedYet("`ailog doctor` is not implemented yet in this build")

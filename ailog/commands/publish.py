@@ -1,0 +1,7 @@
+"""`ailog publish`."""
+
+from ailog.errors import NotImplementedYet
+
+
+def run(args) -> int:
+    raise NotImplementedYet("`ailog publish` is not implemented yet in this build")

@@ -1,0 +1,102 @@
+"""Connections to the configured (or embedded) PostgreSQL, with errors that name the setting to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+
+from ailog.errors import ConfigError
+from blocks.settings import DatabaseSettings, Settings
+
+SCHEMA = "ailog"
+
+
+class Database:
+    """One PostgreSQL database: ``connect()`` as the app user, ``connect(ddl=True)`` as the schema owner."""
+
+    def __init__(self, settings: DatabaseSettings, home: Path | None = None) -> None:
+        self.settings = settings
+        self.home = home
+        self._embedded = None
+
+    # -- connection parameters -------------------------------------------------------------------
+    def _resolve(self) -> DatabaseSettings:
+        """For the embedded server: start it and point the settings at its socket."""
+        if not self.settings.embedded:
+            return self.settings
+        if self._embedded is None:
+            from ailog.db.embedded import SUPERUSER, start_embedded
+
+            assert self.home is not None, "embedded database needs AILOG_HOME"
+            self._embedded = start_embedded(self.home)
+            self.settings = replace(
+                self.settings,
+                host=self._embedded.socket_dir,
+                port=self._embedded.port,
+                ddl_user=self.settings.ddl_user or SUPERUSER,
+            )
+            self._embedded_marker = True
+        return self.settings
+
+    @property
+    def is_embedded(self) -> bool:
+        return getattr(self, "_embedded_marker", False) or self.settings.embedded
+
+    def conninfo(self, *, ddl: bool = False, dbname: str | None = None) -> dict:
+        s = self._resolve()
+        user, password = s.user, s.password
+        if ddl and s.ddl_user:
+            user, password = s.ddl_user, s.ddl_password
+        params = {
+            "host": s.host,
+            "port": s.port,
+            "dbname": dbname or s.name,
+            "user": user,
+            "connect_timeout": s.connect_timeout,
+            "application_name": "ailog",
+            "options": f"-c search_path={SCHEMA},public -c statement_timeout={s.statement_timeout_ms}",
+        }
+        if password is not None:
+            params["password"] = password.get_secret_value()
+        return params
+
+    @contextmanager
+    def connect(self, *, ddl: bool = False, autocommit: bool = False, dbname: str | None = None) -> Iterator[psycopg.Connection]:
+        params = self.conninfo(ddl=ddl, dbname=dbname)
+        try:
+            conn = psycopg.connect(autocommit=autocommit, **params)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(self._explain(exc, ddl=ddl, params=params)) from None
+        try:
+            if ddl and self.settings.ddl_role:
+                conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self.settings.ddl_role)))
+            yield conn
+        finally:
+            conn.close()
+
+    def _explain(self, exc: Exception, *, ddl: bool, params: dict) -> str:
+        """One line naming the settings to fix; the password never appears."""
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        secret = params.get("password")
+        if secret:
+            reason = reason.replace(secret, "**********")
+        user_var, pw_var = ("DB_DDL_USER", "DB_DDL_PASSWORD") if ddl and self.settings.ddl_user else ("DB_USER", "DB_PASSWORD")
+        where = f"{params['host']}:{params['port']}/{params['dbname']}"
+        low = reason.lower()
+        if "password" in low or "authentication" in low:
+            hint = f"check {user_var} and {pw_var}"
+        elif "does not exist" in low and "database" in low:
+            hint = "check DB_NAME (or create the database)"
+        elif "role" in low and "does not exist" in low:
+            hint = f"check {user_var}"
+        else:
+            hint = "check DB_HOST and DB_PORT, and that the server is running and reachable"
+        return f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}"
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(settings.database, settings.home)

@@ -1,0 +1,19 @@
+"""Errors a user can act on: the CLI prints their message as one line, without a traceback."""
+
+
+class AilogError(Exception):
+    """A failure with a message that says what failed and what to do. Never contains a secret."""
+
+    exit_code = 1
+
+
+class ConfigError(AilogError):
+    """A setting is missing or wrong; the message names the setting to fix."""
+
+    exit_code = 2
+
+
+class NotImplementedYet(AilogError):
+    """A command whose behaviour has not landed yet: fails loudly instead of pretending."""
+
+    exit_code = 3

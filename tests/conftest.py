@@ -1,0 +1,62 @@
+"""Shared fixtures: a real embedded PostgreSQL for the session, a fresh migrated database per test,
+and (on demand) one real Prefect API for the session."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ailog.db import Database
+from ailog.db.migrate import migrate
+from blocks.settings import DatabaseSettings
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_home() -> Path:
+    """AILOG_HOME of the session's embedded server (short path: Unix sockets have a length limit)."""
+    path = Path(tempfile.mkdtemp(prefix="ailogpg-", dir="/tmp"))
+    yield path
+    from ailog.db.embedded import stop_embedded
+
+    stop_embedded(path)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_home: Path) -> Database:
+    """A migrated template database; every test gets a copy of it."""
+    db = Database(DatabaseSettings(name="ailog_template"), pg_home)
+    migrate(db)
+    return db
+
+
+def clone_database(template: Database, name: str) -> Database:
+    with template.connect(ddl=True, autocommit=True, dbname="postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "ailog_template"')
+    return Database(DatabaseSettings(host=template.settings.host, port=template.settings.port, name=name,
+                                     user="ailog", ddl_user="postgres"), template.home)
+
+
+@pytest.fixture
+def db(pg_template: Database) -> Database:
+    """A fresh, migrated database: connect() as the application user, connect(ddl=True) as the owner."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    database = clone_database(pg_template, name)
+    yield database
+    with pg_template.connect(ddl=True, autocommit=True, dbname="postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One real Prefect API (the test harness: a local server on SQLite) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
