@@ -60,3 +60,13 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def password_pg():
+    """A PostgreSQL server on 127.0.0.1 that checks passwords (superuser tests.fakes.password_postgres.SUPERUSER)."""
+    from tests.fakes.password_postgres import start_password_server
+
+    server = start_password_server()
+    yield server
+    server.stop()

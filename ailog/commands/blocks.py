@@ -1,7 +1,16 @@
-"""`ailog blocks`."""
+"""`ailog blocks register|from-env`: the migration path from Kubernetes env vars to Prefect blocks."""
 
-from ailog.errors import NotImplementedYet
+from __future__ import annotations
+
+from blocks.documents import blocks_from_env, register_block_types
 
 
 def run(args) -> int:
-    raise NotImplementedYet("`ailog blocks` is not implemented yet in this build")
+    if args.blocks_command == "register":
+        for slug in register_block_types():
+            print(f"registered block type {slug}")
+        return 0
+    register_block_types()
+    for section, outcome in blocks_from_env().items():
+        print(f"{section}: {outcome}")
+    return 0

@@ -1,0 +1,84 @@
+"""Aggregate a window's grouped events in memory.
+
+Memory is bounded by the window's distinct (problem, app, minute) keys and field values, not by its events.
+Samples are chosen deterministically (the earliest event, ties broken by text) so that re-running a window
+stores the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tasks.models import LogEvent, Window
+
+DIMENSIONS = ("pod", "host", "version", "namespace", "error_type")
+MAX_SAMPLE_CHARS = 4000
+
+
+@dataclass(slots=True)
+class ProblemSample:
+    first_ts: datetime
+    last_ts: datetime
+    sample_message: str
+    sample_trace_id: str | None
+    error_type: str | None
+
+
+@dataclass
+class WindowCounts:
+    window: Window
+    minutes: Counter = field(default_factory=Counter)  # (problem_id, app, minute) -> count
+    dimensions: Counter = field(default_factory=Counter)  # (problem_id, app, dimension, value) -> count
+    samples: dict[str, ProblemSample] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)
+    events: int = 0
+
+    @property
+    def problem_ids(self) -> set[str]:
+        return set(self.samples)
+
+    def per_problem(self) -> Counter:
+        totals: Counter = Counter()
+        for (problem_id, _app, _minute), n in self.minutes.items():
+            totals[problem_id] += n
+        return totals
+
+    def data_hash(self) -> str:
+        """A fingerprint of the counts, to tell whether a re-run changed anything."""
+        h = hashlib.sha256()
+        for key in sorted(self.minutes):
+            h.update(f"{key[0]}|{key[1]}|{key[2].isoformat()}|{self.minutes[key]}\n".encode())
+        return h.hexdigest()
+
+
+def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -> WindowCounts:
+    """Count ``(event, problem_id, template)`` triples of one window at 1-minute resolution."""
+    counts = WindowCounts(window=window)
+    for event, problem_id, template in grouped:
+        minute = event.timestamp.replace(second=0, microsecond=0)
+        app = event.app or "unknown"
+        counts.minutes[(problem_id, app, minute)] += 1
+        counts.events += 1
+        counts.templates.setdefault(problem_id, template)
+        for dim in DIMENSIONS:
+            value = getattr(event, dim)
+            if value:
+                counts.dimensions[(problem_id, app, dim, str(value)[:200])] += 1
+        sample = counts.samples.get(problem_id)
+        message = event.message if not event.stack_trace else f"{event.message}\n{event.stack_trace}"
+        if sample is None:
+            counts.samples[problem_id] = ProblemSample(event.timestamp, event.timestamp, message[:MAX_SAMPLE_CHARS],
+                                                       event.trace_id, event.error_type)
+            continue
+        if (event.timestamp, message) < (sample.first_ts, sample.sample_message):
+            sample.first_ts = event.timestamp
+            sample.sample_message = message[:MAX_SAMPLE_CHARS]
+            sample.sample_trace_id = event.trace_id
+            sample.error_type = event.error_type or sample.error_type
+        if event.timestamp > sample.last_ts:
+            sample.last_ts = event.timestamp
+    return counts

@@ -1,0 +1,61 @@
+"""Replace one window's rows in one transaction: re-running a window never double-counts.
+
+Callers hold the window's advisory lock (``lock_window``) for the whole transaction, so two runs of the
+same window (a scheduled run and a manual re-run, two pods) cannot interleave.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from orjson import dumps
+
+from tasks.counting.counts import WindowCounts
+from tasks.models import SourceStats, Window
+
+WINDOW_TABLES = ("window_counts", "window_dimensions", "window_problem_samples")
+
+
+def lock_window(conn: psycopg.Connection, window: Window) -> None:
+    """Serialise work on one window across processes until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ailog-window'), hashtext(%s))", (window.start.isoformat(),))
+
+
+def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats: SourceStats,
+                          run_id: str | None = None) -> None:
+    """Delete the window's rows and write the new ones with COPY, in the caller's transaction."""
+    start = counts.window.start
+    for table in WINDOW_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE window_start = %s", (start,))  # noqa: S608 - fixed table names
+    with conn.cursor() as cur:
+        with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
+            for (problem_id, app, minute), n in sorted(counts.minutes.items()):
+                cp.write_row((start, minute, problem_id, app, n))
+        with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
+            for (problem_id, app, dim, value), n in sorted(counts.dimensions.items()):
+                cp.write_row((start, problem_id, app, dim, _clean(value), n))
+        with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
+                      " sample_trace_id, error_type) FROM STDIN") as cp:
+            for problem_id, s in sorted(counts.samples.items()):
+                cp.write_row((start, problem_id, s.first_ts, s.last_ts, _clean(s.sample_message),
+                              _clean(s.sample_trace_id), _clean(s.error_type)))
+    conn.execute(
+        "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
+        " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
+        " ON CONFLICT (window_start) DO UPDATE SET window_end = EXCLUDED.window_end,"
+        " events_read = EXCLUDED.events_read, bad_documents = EXCLUDED.bad_documents, problems = EXCLUDED.problems,"
+        " data_hash = EXCLUDED.data_hash, run_id = EXCLUDED.run_id, processed_at = now()",
+        (start, counts.window.end, stats.events_read, dumps(dict(stats.bad_documents)).decode(),
+         len(counts.samples), counts.data_hash(), run_id),
+    )
+
+
+def _clean(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL bytes; log lines sometimes do."""
+    return value.replace("\x00", "\ufffd") if value else value
+
+
+def processed_windows(conn: psycopg.Connection, window: Window) -> list:
+    """Starts of the stored windows inside ``window`` (e.g. a day), oldest first."""
+    rows = conn.execute("SELECT window_start FROM windows WHERE window_start >= %s AND window_start < %s"
+                        " ORDER BY window_start", (window.start, window.end)).fetchall()
+    return [r[0] for r in rows]
