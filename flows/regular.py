@@ -1,13 +1,123 @@
-"""Regular-phase flow (placeholder until the flows land)."""
+"""Regular phase: every 15-minute window since the watermark (or --at / --start --end), alerts, CSV export."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import time
+from datetime import datetime, timedelta
 
 from prefect import flow
 
+from ailog.errors import AilogError
+from flows.analysis import Window, align_down, describe_windows, prepare_context, windows_between
+from flows.common import (
+    current_run_id,
+    logical_now,
+    open_state,
+    parse_instant,
+    push_metrics,
+    record_run_end,
+    record_run_start,
+)
+from flows.hooks import regular_failed
+from flows.progress import progress
+from tasks import steps
 
-@flow(name="regular", log_prints=True)
+log = logging.getLogger("ailog.flows.regular")
+WATERMARK = "regular"
+LOCK_KEY = 0x52454755  # one regular run at a time, besides the deployment's concurrency limit
+
+
+def plan_windows(conn, *, minutes: int, at: datetime | None, start: datetime | None, end: datetime | None,
+                 now: datetime, lag_minutes: int, max_windows: int) -> tuple[list[Window], list[str]]:
+    """Which windows to process, and warnings for the operator."""
+    from tasks.store import read_watermark
+
+    if at is not None:
+        at_aligned = align_down(at, minutes)
+        if at_aligned != at:
+            raise AilogError(f"--at {at.isoformat()} is not a window end; windows end at :00, :15, :30 and :45")
+        return [Window.ending_at(at, minutes)], []
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise AilogError("--start and --end go together (ISO-8601 instants)")
+        if end <= start:
+            raise AilogError("--end must be after --start")
+        return windows_between(start, end, minutes), []
+    latest_end = align_down(now - timedelta(minutes=lag_minutes), minutes)
+    mark = read_watermark(conn, WATERMARK)
+    if mark is None:
+        return [Window.ending_at(latest_end, minutes)], []
+    windows = windows_between(mark, latest_end, minutes)
+    warnings = []
+    if len(windows) > max_windows:
+        skipped = windows[:-max_windows]
+        windows = windows[-max_windows:]
+        warnings.append(
+            f"the regular phase was behind by {len(skipped) + len(windows)} windows; processed the last "
+            f"{len(windows)}, skipped {describe_windows(skipped)} — run `ailog backfill --start "
+            f"{skipped[0].start.date()} --end {skipped[-1].start.date()}` to fill the gap")
+    return windows, warnings
+
+
+@flow(name="regular", on_failure=[regular_failed], log_prints=True, retries=0)
 def regular(window: int = 15, at: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
             dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
-    raise NotImplementedError("the regular flow has not landed yet")
+    """Process the due windows in order, exactly as live runs would (alerts included), then export the CSVs."""
+    began = time.monotonic()
+    at, start, end = parse_instant(at, "at"), parse_instant(start, "start"), parse_instant(end, "end")
+    settings, db = open_state(dry_run)
+    from tasks.source import open_source
+
+    source = open_source(settings, input_paths)
+    steps.check_source(source)
+    run_id = current_run_id()
+    summary: dict = {"windows": 0, "events": 0, "peaks": 0, "alerts": 0, "alerts_queued": 0, "dry_run": dry_run,
+                     "warnings": []}
+    with db.connect(autocommit=True) as lock_conn:
+        if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            log.warning("another regular run is in progress; this run does nothing")
+            summary["skipped"] = "another regular run is in progress"
+            return summary
+        try:
+            windows, warnings = plan_windows(lock_conn, minutes=window, at=at, start=start, end=end, now=logical_now(),
+                                             lag_minutes=settings.analysis.ingest_lag_minutes,
+                                             max_windows=settings.analysis.max_catchup_windows)
+            for w in warnings:
+                log.warning(w)
+            summary["warnings"] = warnings
+            record_run_start(db, run_id, "regular", {"windows": describe_windows(windows), "dry_run": dry_run}, dry_run)
+            ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
+            try:
+                explicit = at is not None or start is not None
+                catchup, latest = (windows[:-1], windows[-1:]) if not explicit else ([], windows)
+                with progress(f"regular {describe_windows(windows)}", len(windows)) as advance:
+                    outcomes = []
+                    if catchup:
+                        outcomes += steps.analyse_windows(ctx, catchup, "catchup", WATERMARK, advance)
+                    if latest:
+                        outcomes += steps.analyse_windows(ctx, latest, "regular", WATERMARK, advance)
+            finally:
+                ctx.close()
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    summary["windows"] = len(outcomes)
+    summary["events"] = sum(o.events for o in outcomes)
+    summary["peaks"] = sum(o.peaks for o in outcomes)
+    summary["alerts"] = sum(o.alerts for o in outcomes)
+    summary["alerts_queued"] = sum(o.alerts_queued for o in outcomes)
+    if outcomes and not dry_run:
+        summary["exports"] = steps.export_tables(db, outcomes[-1].window.start.date(), output_dir)
+        delivery = steps.deliver_outbox(settings, db)
+        summary["delivered"] = getattr(delivery, "sent", None)
+    elif dry_run:
+        for o in outcomes:
+            for alert_peak in o.peak_rows:
+                if alert_peak.alerted:
+                    print(f"[dry run] would alert Teams: {alert_peak.kind} of {alert_peak.problem_id} in {alert_peak.app}")
+    summary["duration_s"] = round(time.monotonic() - began, 1)
+    record_run_end(db, run_id, "completed", summary, None, dry_run)
+    push_metrics(settings, "regular", "completed", summary["duration_s"], summary)
+    print(f"regular phase: {summary['windows']} window(s), {summary['events']} events, {summary['peaks']} peaks, "
+          f"{summary['alerts']} critical alert(s)")
+    return summary

@@ -1,7 +1,18 @@
-"""`ailog backfill`."""
+"""`ailog backfill [--days N | --start DATE --end DATE] [--input PATH...] [--output DIR] [--dry-run] [--no-publish]`."""
 
-from ailog.errors import NotImplementedYet
+from __future__ import annotations
+
+from ailog.commands._prefect_env import prepare_prefect_env
 
 
 def run(args) -> int:
-    raise NotImplementedYet("`ailog backfill` is not implemented yet in this build")
+    prepare_prefect_env()
+    from flows.backfill import backfill
+
+    if args.start and not args.end:
+        from ailog.errors import ConfigError
+
+        raise ConfigError("--start needs --end (calendar days, UTC, both included)")
+    backfill(days=args.days or 1, start=args.start, end=args.end, dry_run=args.dry_run, publish=not args.no_publish,
+             output_dir=args.output or "reports", input_paths=args.input)
+    return 0

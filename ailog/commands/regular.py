@@ -1,7 +1,20 @@
-"""`ailog regular`."""
+"""`ailog regular [--window 15] [--at TIME | --start TIME --end TIME] [--input PATH...] [--output DIR] [--dry-run]`."""
 
-from ailog.errors import NotImplementedYet
+from __future__ import annotations
+
+from ailog.commands._prefect_env import prepare_prefect_env
 
 
 def run(args) -> int:
-    raise NotImplementedYet("`ailog regular` is not implemented yet in this build")
+    prepare_prefect_env()
+    from flows.common import parse_instant
+    from flows.regular import regular
+
+    if args.window < 1 or 60 % args.window:
+        from ailog.errors import ConfigError
+
+        raise ConfigError(f"--window must divide an hour (e.g. 5, 15, 30), got {args.window}")
+    regular(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
+            end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output or "reports",
+            input_paths=args.input)
+    return 0

@@ -1,0 +1,122 @@
+"""Counting and the window store: re-running a window replaces its rows, never double-counts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flows.analysis import align_down, align_up, windows_between
+from flows.common import days_to_process
+from tasks.counting import count_events
+from tasks.models import LogEvent, SourceStats, Window
+from tasks.store import advance_watermark, lock_window, read_watermark, replace_window_counts
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+W = Window(T0, T0 + timedelta(minutes=15))
+
+
+def events(n: int, *, app: str = "payments", pod: str = "payments-1") -> list[tuple[LogEvent, str, str]]:
+    out = []
+    for i in range(n):
+        ev = LogEvent(timestamp=T0 + timedelta(seconds=7 * i), message=f"Timeout after {i} ms", app=app, pod=pod,
+                      version="1.4.2", error_type="java.net.SocketTimeoutException", trace_id=f"t{i}")
+        out.append((ev, "PTIMEOUT", "Timeout after <NUM> ms"))
+    return out
+
+
+def table_counts(conn) -> dict:
+    return {t: conn.execute(f"SELECT coalesce(sum(count), 0) FROM {t}").fetchone()[0]  # noqa: S608
+            for t in ("window_counts", "window_dimensions")}
+
+
+def test_counts_per_minute_and_dimensions():
+    counts = count_events(events(30), W)
+    assert counts.events == 30
+    assert sum(counts.minutes.values()) == 30
+    # 7-second spacing: minute 0 holds seconds 0..56 → 9 events
+    assert counts.minutes[("PTIMEOUT", "payments", T0)] == 9
+    assert counts.dimensions[("PTIMEOUT", "payments", "pod", "payments-1")] == 30
+    sample = counts.samples["PTIMEOUT"]
+    assert sample.first_ts == T0 and sample.sample_message == "Timeout after 0 ms" and sample.sample_trace_id == "t0"
+
+
+def test_rerun_replaces_never_double_counts(db):
+    stats = SourceStats(events_read=30)
+    with db.connect() as conn:
+        lock_window(conn, W)
+        replace_window_counts(conn, count_events(events(30), W), stats)
+        conn.commit()
+        first = table_counts(conn)
+        lock_window(conn, W)
+        replace_window_counts(conn, count_events(events(30), W), stats)
+        conn.commit()
+        assert table_counts(conn) == first == {"window_counts": 30, "window_dimensions": 30 * 3}  # pod, version, error_type
+        # fewer events upstream on the re-run: rows that vanished are gone too
+        replace_window_counts(conn, count_events(events(10, pod="payments-2"), W), SourceStats(events_read=10))
+        conn.commit()
+        assert conn.execute("SELECT sum(count) FROM window_counts").fetchone()[0] == 10
+        assert conn.execute("SELECT count(*) FROM window_dimensions WHERE value = 'payments-1'").fetchone()[0] == 0
+        assert conn.execute("SELECT events_read FROM windows WHERE window_start = %s", (T0,)).fetchone()[0] == 10
+
+
+def test_two_runs_of_one_window_cannot_interleave(db):
+    """The second transaction waits for the first one's window lock."""
+    order: list[str] = []
+    first_locked = threading.Event()
+
+    def first():
+        with db.connect() as conn:
+            lock_window(conn, W)
+            first_locked.set()
+            replace_window_counts(conn, count_events(events(5), W), SourceStats(events_read=5))
+            threading.Event().wait(0.5)
+            order.append("first-commit")
+            conn.commit()
+
+    t = threading.Thread(target=first)
+    t.start()
+    first_locked.wait(10)
+    with db.connect() as conn:
+        lock_window(conn, W)
+        order.append("second-locked")
+        replace_window_counts(conn, count_events(events(8), W), SourceStats(events_read=8))
+        conn.commit()
+    t.join()
+    assert order == ["first-commit", "second-locked"]
+    with db.connect() as conn:
+        assert conn.execute("SELECT sum(count) FROM window_counts").fetchone()[0] == 8
+
+
+def test_watermark_only_moves_forward(db):
+    with db.connect() as conn:
+        assert read_watermark(conn, "regular") is None
+        advance_watermark(conn, "regular", T0)
+        advance_watermark(conn, "regular", T0 - timedelta(hours=1))  # a re-run of an old window
+        conn.commit()
+        assert read_watermark(conn, "regular") == T0
+
+
+def test_window_alignment():
+    t = datetime(2026, 11, 20, 10, 7, 30, tzinfo=UTC)
+    assert align_down(t) == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert align_up(t) == datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
+    ws = windows_between(t, datetime(2026, 11, 20, 11, 0, tzinfo=UTC))
+    assert [w.start.minute for w in ws] == [15, 30, 45]
+    assert len(windows_between(T0, T0 + timedelta(days=1))) == 96
+
+
+def test_days_to_process():
+    from datetime import date
+
+    from ailog.errors import ConfigError
+
+    today = date(2026, 11, 28)
+    assert days_to_process(None, None, None, today) == [date(2026, 11, 27)]
+    assert days_to_process(2, None, None, today) == [date(2026, 11, 26), date(2026, 11, 27)]
+    assert len(days_to_process(None, date(2026, 11, 1), date(2026, 11, 3), today)) == 3
+    with pytest.raises(ConfigError, match="whole past day"):
+        days_to_process(None, date(2026, 11, 27), date(2026, 11, 28), today)
+    with pytest.raises(ConfigError, match="before"):
+        days_to_process(None, date(2026, 11, 3), date(2026, 11, 1), today)
