@@ -23,10 +23,9 @@ def _error_text(state) -> str:
 def notify_failure(kind: str, key: str, message: dict) -> None:
     """Queue and deliver a failure notification; never raises (a hook must not mask the real failure)."""
     try:
+        from blocks.settings import load_settings
         from tasks.outbox import deliver_pending, enqueue_teams, notifications_enabled
         from tasks.publish.teams.sender import TeamsSender
-
-        from blocks.settings import load_settings
 
         settings = load_settings()
         if not notifications_enabled(settings):

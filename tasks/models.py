@@ -90,6 +90,7 @@ class Peak:
     incident_id: str | None = None
     explanation: list[dict] = field(default_factory=list)  # [{"field": "pod", "value": "x", "share": 0.92}]
     reasons: list[str] = field(default_factory=list)  # why this severity, in words
+    members: list[dict] = field(default_factory=list)  # cascades: the (problem, app) peaks they group
 
 
 def utc(dt: datetime) -> datetime:

@@ -47,6 +47,18 @@ class WindowCounts:
             totals[problem_id] += n
         return totals
 
+    def per_problem_app(self) -> Counter:
+        totals: Counter = Counter()
+        for (problem_id, app, _minute), n in self.minutes.items():
+            totals[(problem_id, app)] += n
+        return totals
+
+    def apps_per_problem(self) -> dict[str, set[str]]:
+        apps: dict[str, set[str]] = {}
+        for problem_id, app, _minute in self.minutes:
+            apps.setdefault(problem_id, set()).add(app)
+        return apps
+
     def data_hash(self) -> str:
         """A fingerprint of the counts, to tell whether a re-run changed anything."""
         h = hashlib.sha256()

@@ -12,7 +12,7 @@ from orjson import dumps
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
 
-WINDOW_TABLES = ("window_counts", "window_dimensions", "window_problem_samples")
+WINDOW_TABLES = ("window_counts", "window_totals", "window_dimensions", "window_problem_samples")
 
 
 def lock_window(conn: psycopg.Connection, window: Window) -> None:
@@ -30,14 +30,19 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
         with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
             for (problem_id, app, minute), n in sorted(counts.minutes.items()):
                 cp.write_row((start, minute, problem_id, app, n))
+        with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
+            for (problem_id, app), n in sorted(counts.per_problem_app().items()):
+                cp.write_row((start, problem_id, app, n))
         with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
             for (problem_id, app, dim, value), n in sorted(counts.dimensions.items()):
                 cp.write_row((start, problem_id, app, dim, _clean(value), n))
+        totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
-                      " sample_trace_id, error_type) FROM STDIN") as cp:
+                      " sample_trace_id, error_type, count, apps) FROM STDIN") as cp:
             for problem_id, s in sorted(counts.samples.items()):
                 cp.write_row((start, problem_id, s.first_ts, s.last_ts, _clean(s.sample_message),
-                              _clean(s.sample_trace_id), _clean(s.error_type)))
+                              _clean(s.sample_trace_id), _clean(s.error_type), totals[problem_id],
+                              sorted(apps[problem_id])))
     conn.execute(
         "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
         " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"

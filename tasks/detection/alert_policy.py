@@ -1,0 +1,109 @@
+"""Who gets woken: one alert per incident, re-alert only when much worse or after a cooldown.
+
+Incidents are keyed by (problem, app) — or the cascade — and remember the last window applied, so re-running a
+window produces the same alert key again (the outbox de-duplicates it) instead of a second alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+
+from tasks.models import Peak, iso_z
+
+
+@dataclass
+class Alert:
+    incident_id: str
+    alert_number: int
+    problem_id: str
+    template: str
+    kind: str
+    severity: str
+    count: int
+    baseline: float
+    ratio: float
+    apps: list[str]
+    pods: list[str]
+    explanation: list[dict]
+    explanation_text: str
+    first_seen: str | None
+    sample_message: str
+    events_since_last_alert: int
+    window: str
+    reasons: list[str] = field(default_factory=list)
+    members: list[dict] = field(default_factory=list)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"alert:{self.incident_id}:{self.alert_number}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["idempotency_key"] = self.idempotency_key
+        return d
+
+
+def incident_id_for(problem_id: str, app: str, opened: datetime) -> str:
+    return "I" + hashlib.sha1(f"{problem_id}|{app}|{opened.isoformat()}".encode()).hexdigest()[:15]
+
+
+def apply_policy(conn: psycopg.Connection, peak: Peak, window_start: datetime, window_end: datetime, *,
+                 alertable: bool, cooldown: timedelta, worse_factor: float) -> tuple[int, int] | None:
+    """Attach the peak to its incident; return (alert number, events since the last alert) when it alerts."""
+    row = conn.execute(
+        "SELECT incident_id, last_window_start, last_alert_at, last_alert_count, last_alert_rate, events_total,"
+        " alerts_sent, last_alert_window, opened_at FROM incidents WHERE problem_id = %s AND app = %s"
+        " AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1", (peak.problem_id, peak.app)).fetchone()
+    if row is None:
+        incident_id = incident_id_for(peak.problem_id, peak.app, window_start)
+        conn.execute(
+            "INSERT INTO incidents (incident_id, problem_id, app, kind, opened_at, last_seen_at, events_total,"
+            " severity, last_window_start) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (incident_id) DO NOTHING",
+            (incident_id, peak.problem_id, peak.app, peak.kind, peak.start, window_end, peak.count, peak.severity,
+             window_start))
+        peak.incident_id = incident_id
+        if not alertable:
+            return None
+        return _record_alert(conn, incident_id, 1, peak, window_start, peak.count, 0)
+    incident_id, last_window, last_alert_at, last_alert_count, last_rate, total, sent, last_alert_window, _ = row
+    peak.incident_id = incident_id
+    if last_window is not None and window_start <= last_window:
+        # a re-run of a window already applied: repeat its alert (same key), count nothing twice
+        if last_alert_window == window_start:
+            return sent, 0
+        return None
+    total += peak.count
+    conn.execute("UPDATE incidents SET last_seen_at = %s, events_total = %s, last_window_start = %s,"
+                 " severity = CASE WHEN %s = 'critical' THEN 'critical' ELSE severity END WHERE incident_id = %s",
+                 (window_end, total, window_start, peak.severity, incident_id))
+    if not alertable:
+        return None
+    rate = float(peak.count)
+    due = last_alert_at is None or window_start - last_alert_at >= cooldown or (last_rate and rate >= worse_factor * last_rate)
+    if not due:
+        return None
+    return _record_alert(conn, incident_id, sent + 1, peak, window_start, total, last_alert_count)
+
+
+def _record_alert(conn, incident_id: str, number: int, peak: Peak, window_start: datetime, total: int,
+                  last_alert_count: int) -> tuple[int, int]:
+    conn.execute("UPDATE incidents SET last_alert_at = %s, last_alert_count = %s, last_alert_rate = %s,"
+                 " alerts_sent = %s, last_alert_window = %s, last_alert_key = %s WHERE incident_id = %s",
+                 (window_start, total, float(peak.count), number, window_start, f"alert:{incident_id}:{number}",
+                  incident_id))
+    return number, total - last_alert_count
+
+
+def close_quiet_incidents(conn: psycopg.Connection, window_start: datetime, quiet: timedelta) -> int:
+    cur = conn.execute("UPDATE incidents SET closed_at = last_seen_at WHERE closed_at IS NULL AND last_seen_at < %s",
+                       (window_start - quiet,))
+    return cur.rowcount
+
+
+def window_label(start: datetime, end: datetime) -> str:
+    return f"{iso_z(start)}/{iso_z(end)}"

@@ -1,0 +1,83 @@
+"""Baselines per problem and application from stored history.
+
+Expected count for a window = a robust level of the same time of day (±1 window) on earlier days — and the
+same weekday once three weeks of history exist — from windows that held no peak, so incidents never inflate
+their own baseline. Zero-filled (a processed window without the problem counts as 0), so sparse problems get a
+small rate instead of a median of 0. With too little history there is no baseline (warm-up), never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+
+SLOT = timedelta(minutes=15)
+MIN_RATE = 0.05  # events per window: the floor for never/rarely seen problems
+
+
+@dataclass
+class Baseline:
+    expected: float  # events expected in the window
+    dispersion: float  # φ in var = μ + φ·μ² (over-dispersion of the series)
+    samples: int  # how many past windows support it
+    seasonal: bool
+
+    def z_score(self, observed: float, scale: float = 1.0) -> float:
+        """How many standard deviations above expectation (negative-binomial variance)."""
+        mu = max(self.expected * scale, MIN_RATE * scale)
+        var = mu + self.dispersion * mu * mu
+        return (observed - mu) / math.sqrt(var)
+
+
+def trimmed_mean(values: list[float], trim: float = 0.2) -> float:
+    """Mean without the top share: robust to incidents that slipped past the peak exclusion."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    keep = ordered[: max(1, math.ceil(len(ordered) * (1 - trim)))]
+    return sum(keep) / len(keep)
+
+
+def estimate_dispersion(values: list[float]) -> float:
+    """Method-of-moments φ from a robust spread (MAD), clamped to a sane range."""
+    if len(values) < 8:
+        return 0.5
+    mu = trimmed_mean(values)
+    if mu <= 0:
+        return 0.5
+    med = median(values)
+    mad = median(abs(v - med) for v in values) * 1.4826
+    var = max(mad * mad, mu)
+    return min(max((var - mu) / (mu * mu), 0.05), 2.0)
+
+
+def compute_baseline(window_start: datetime, processed: list[datetime], series: dict[datetime, int],
+                     exclude: set[datetime], *, min_days: int = 3, min_windows: int = 24) -> Baseline | None:
+    """The expected count of one (problem, app) in the window starting at ``window_start``."""
+    usable = [w for w in processed if w not in exclude]
+    if len(usable) < min_windows:
+        return None
+    days_back = (window_start - usable[0]).days
+    tod = window_start.hour * 60 + window_start.minute
+    same_slot = []
+    weekday = []
+    for w in usable:
+        delta = abs((w.hour * 60 + w.minute) - tod)
+        if min(delta, 1440 - delta) <= 15:
+            v = series.get(w, 0)
+            same_slot.append(v)
+            if w.weekday() == window_start.weekday():
+                weekday.append(v)
+    recent = [series.get(w, 0) for w in usable[-96 * 2:]]  # the last two days (history.RECENT_DAYS)
+    dispersion = estimate_dispersion(recent)
+    if days_back >= min_days and len(same_slot) >= 3 * min_days:
+        expected = trimmed_mean(same_slot[-3 * 14:])
+        if days_back >= 21 and len(weekday) >= 9:
+            expected = max(expected, trimmed_mean(weekday[-9:]))
+        # a level shift in the last day (e.g. a new release that logs more) lifts the floor
+        expected = max(expected, 0.5 * trimmed_mean(recent[-96:]))
+        return Baseline(expected=max(expected, MIN_RATE), dispersion=dispersion, samples=len(same_slot), seasonal=True)
+    return Baseline(expected=max(trimmed_mean(recent), MIN_RATE), dispersion=dispersion, samples=len(recent),
+                    seasonal=False)

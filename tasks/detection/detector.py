@@ -1,0 +1,212 @@
+"""detect_window: the detection stage for one stored window, in the caller's transaction.
+
+Reads the window's counts and their history, finds peaks (spike, burst, new, regression), groups many rising
+problems into one cascade, marks known recurring peaks, sets severity from the rules, explains each peak,
+applies the alert policy and writes peaks, incidents and known peaks — replacing this window's rows, so
+re-running a window gives the same result and never a second alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import psycopg
+from orjson import dumps
+
+from tasks.detection.alert_policy import Alert, apply_policy, close_quiet_incidents, window_label
+from tasks.detection.baseline import compute_baseline
+from tasks.detection.explain import describe, explain, load_dimensions
+from tasks.detection.history import load_history, load_window
+from tasks.detection.known_peaks import learn_known_peaks, load_known, match_known
+from tasks.detection.peaks import Candidate, find_burst, find_spike, peak_id
+from tasks.detection.rules import DetectionRules
+from tasks.grouping.engine import display_template
+from tasks.models import Peak, Window, iso_z
+
+MODES = ("backfill", "regular", "catchup")
+
+
+@dataclass
+class DetectionResult:
+    peaks: list[Peak] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str) -> DetectionResult:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    data = load_window(conn, window)
+    pairs = sorted(data.totals)
+    history = load_history(conn, window, pairs)
+    warm = history.first_window is not None and window.start - history.first_window >= timedelta(
+        hours=rules.t("warmup_hours"))
+    candidates: list[Candidate] = []
+    baselines = {}
+    problems_seen_now = {p for p, _ in pairs}
+    new_problems = {p for p in problems_seen_now if p not in history.seen_before}
+    quiet = timedelta(days=rules.t("regression_quiet_days"))
+    serious_text = dict(conn.execute(
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)",
+        (sorted({p for p, _ in pairs}),)).fetchall())
+    for key in pairs:
+        problem_id, app = key
+        count = data.totals[key]
+        if problem_id in new_problems:
+            if warm and count >= rules.t("new_min_count"):
+                candidates.append(Candidate(problem_id, app, "new", window.start, window.end, count, 0.0, 0.0,
+                                            ["first time this error was seen"]))
+            continue
+        last = history.seen_before.get(problem_id)
+        if last is not None and window.start - last >= quiet and count >= rules.t("regression_min_count"):
+            candidates.append(Candidate(problem_id, app, "regression", window.start, window.end, count, 0.0, 0.0,
+                                        [f"back after {(window.start - last).days} quiet days"]))
+            continue
+        baseline = compute_baseline(window.start, history.processed, history.series.get(key, {}),
+                                    history.peak_windows.get(key, set()))
+        if baseline is None:
+            continue
+        baselines[key] = baseline
+        found = find_spike(problem_id, app, window.start, window.end, count, baseline, rules)
+        burst = find_burst(problem_id, app, window.start, data.minutes.get(key, []),
+                           data.previous_tail.get(key, []), baseline, rules)
+        if found is None:
+            found = burst
+        elif burst is not None and burst.count >= 0.6 * count:
+            found = burst  # concentrated in a few minutes: a burst, not a window-long rise
+        if found is None:
+            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text)
+        if found is not None:
+            candidates.append(found)
+
+    muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s)",
+                                        (sorted(problems_seen_now),))}
+    templates = {pid: display_template(t) for pid, t in conn.execute(
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (sorted(problems_seen_now),))}
+    first_seen = dict(conn.execute("SELECT problem_id, first_seen FROM problems WHERE problem_id = ANY(%s)",
+                                   (sorted(problems_seen_now),)).fetchall())
+    known = load_known(conn, pairs)
+    current_dims, past_dims = load_dimensions(conn, window.start, sorted({c.problem_id for c in candidates}))
+
+    peaks: list[Peak] = []
+    for c in candidates:
+        text = f"{templates.get(c.problem_id, '')}\n{data.samples.get(c.problem_id, '')}"
+        level, rule_name = rules.classify(kind=c.kind, count=c.count, ratio=c.ratio, apps=1,
+                                          error_type=data.error_types.get(c.problem_id), text=text)
+        p = Peak(peak_id=peak_id(c.problem_id, c.app, c.kind, window.start), problem_id=c.problem_id, app=c.app,
+                 kind=c.kind, start=c.start, end=c.end, count=c.count, baseline=round(c.expected, 3),
+                 ratio=round(c.ratio, 2) if c.expected else 0.0, severity=level,
+                 reasons=[*c.reasons, f"severity rule: {rule_name}"])
+        kp = match_known(known.get((c.problem_id, c.app), []), c.start) if c.kind in ("spike", "burst") else None
+        if kp is not None:
+            larger = c.count > rules.t("known_peak_larger_than_usual") * max(kp.typical_count, 1.0)
+            p.known_peak_id = kp.known_peak_id
+            p.known = not larger
+            p.reasons.append("matches a known recurring peak" + (" but is clearly larger than usual" if larger else ""))
+        p.explanation = explain(c.count, c.expected, current_dims.get((c.problem_id, c.app), {}),
+                                past_dims.get((c.problem_id, c.app), {}))
+        peaks.append(p)
+
+    cascade = _cascade(peaks, window, rules)
+    result = DetectionResult(peaks=[*peaks, *([cascade] if cascade else [])])
+    _alert(conn, result, window, rules, mode, muted, cascade, data, templates, first_seen)
+    _write_peaks(conn, window, result.peaks)
+    learn_known_peaks(conn, window.start, [(p.problem_id, p.app, p.start) for p in peaks if p.kind in ("spike", "burst")],
+                      min_days=int(rules.t("known_peak_min_days")), tolerance=int(rules.t("known_peak_tolerance_minutes")))
+    return result
+
+
+def _serious(problem_id: str, app: str, window: Window, count: int, baseline, rules: DetectionRules, data,
+             templates: dict) -> Candidate | None:
+    """Always-serious errors (per the severity rules) are peaks from a few events above their usual level."""
+    text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
+    minimum = rules.serious_min_count(data.error_types.get(problem_id), text)
+    if minimum is None or count < minimum or count < rules.t("spike_min_ratio") * baseline.expected:
+        return None
+    if baseline.z_score(count) < rules.t("spike_min_z") / 2:  # a few serious errors, but clearly above usual
+        return None
+    return Candidate(problem_id, app, "spike", window.start, window.end, count, baseline.expected,
+                     baseline.z_score(count), [f"{count} always-serious errors vs {baseline.expected:.1f} expected"])
+
+
+def _cascade(peaks: list[Peak], window: Window, rules: DetectionRules) -> Peak | None:
+    """Many problems/apps rising together are one incident, not twenty alerts."""
+    rising = [p for p in peaks if not p.known]
+    apps = {p.app for p in rising}
+    if len(rising) < rules.t("cascade_min_peaks") or len(apps) < rules.t("cascade_min_apps"):
+        return None
+    top = max(rising, key=lambda p: (p.count - p.baseline, p.problem_id))
+    total = sum(p.count for p in rising)
+    expected = sum(p.baseline for p in rising)
+    level, rule_name = rules.classify(kind="cascade", count=total, ratio=total / max(expected, 0.05), apps=len(apps),
+                                      error_type=None, text="")
+    cascade = Peak(peak_id=peak_id("cascade", "*", "cascade", window.start), problem_id=top.problem_id,
+                   app=f"{len(apps)} apps", kind="cascade", start=min(p.start for p in rising),
+                   end=max(p.end for p in rising), count=total, baseline=round(expected, 3),
+                   ratio=round(total / max(expected, 0.05), 2), severity=level,
+                   reasons=[f"{len(rising)} problems rising together in {len(apps)} applications",
+                            f"severity rule: {rule_name}"],
+                   explanation=[{"field": "app", "value": a, "share": round(sum(p.count for p in rising if p.app == a)
+                                                                            / max(total, 1), 3)}
+                                for a in sorted(apps)][:5])
+    cascade.members = [{"problem_id": p.problem_id, "app": p.app, "kind": p.kind, "count": p.count} for p in rising]
+    return cascade
+
+
+def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules, mode: str, muted: set[str],
+           cascade: Peak | None, data, templates: dict, first_seen: dict) -> None:
+    cooldown = timedelta(minutes=rules.alerting["cooldown_minutes"])
+    worse = rules.alerting["worse_factor"]
+    close_quiet_incidents(conn, window.start, timedelta(minutes=rules.alerting["close_after_quiet_minutes"]))
+    members = {(m["problem_id"], m["app"]) for m in cascade.members} if cascade else set()
+    for p in result.peaks:
+        if p.kind != "cascade" and (p.problem_id, p.app) in members:
+            continue  # the cascade speaks for its members
+        alertable = (mode == "regular" and p.severity == "critical" and not p.known and p.problem_id not in muted)
+        incident_key_peak = p if p.kind != "cascade" else _cascade_key(p)
+        outcome = apply_policy(conn, incident_key_peak, window.start, window.end, alertable=alertable,
+                               cooldown=cooldown, worse_factor=worse)
+        p.incident_id = incident_key_peak.incident_id
+        if outcome is None:
+            continue
+        number, since = outcome
+        p.alerted = True
+        pods = [e["value"] for e in p.explanation if e["field"] == "pod"]
+        fs = first_seen.get(p.problem_id) or data.first_ts.get(p.problem_id)
+        result.alerts.append(Alert(
+            incident_id=p.incident_id, alert_number=number, problem_id=p.problem_id,
+            template=templates.get(p.problem_id, ""), kind=p.kind, severity=p.severity, count=p.count,
+            baseline=p.baseline, ratio=p.ratio,
+            apps=[m["value"] for m in p.explanation] if p.kind == "cascade" else [p.app], pods=pods,
+            explanation=p.explanation, explanation_text=describe(p.explanation), first_seen=iso_z(fs) if fs else None,
+            sample_message=data.samples.get(p.problem_id, "")[:2000], events_since_last_alert=since,
+            window=window_label(window.start, window.end), reasons=p.reasons,
+            members=p.members))
+    for p in result.peaks:
+        if p.kind != "cascade" and (p.problem_id, p.app) in members and cascade is not None:
+            p.incident_id = cascade.incident_id
+
+
+def _cascade_key(p: Peak) -> Peak:
+    """The cascade's incident is keyed on a fixed pseudo problem/app, so consecutive windows extend it."""
+    proxy = Peak(peak_id=p.peak_id, problem_id="cascade", app="*", kind="cascade", start=p.start, end=p.end,
+                 count=p.count, baseline=p.baseline, ratio=p.ratio, severity=p.severity)
+    return proxy
+
+
+def _write_peaks(conn: psycopg.Connection, window: Window, peaks: list[Peak]) -> None:
+    """Replace the window's peaks; an alert already sent stays recorded (a re-run cannot un-send it)."""
+    sent = {r[0] for r in conn.execute("SELECT peak_id FROM peaks WHERE window_start = %s AND alerted", (window.start,))}
+    for p in peaks:
+        p.alerted = p.alerted or p.peak_id in sent
+    conn.execute("DELETE FROM peaks WHERE window_start = %s", (window.start,))
+    if not peaks:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO peaks (peak_id, window_start, problem_id, app, kind, start_ts, end_ts, count, baseline, ratio,"
+            " severity, known, known_peak_id, alerted, incident_id, explanation, reasons)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            [(p.peak_id, window.start, p.problem_id, p.app, p.kind, p.start, p.end, p.count, p.baseline, p.ratio,
+              p.severity, p.known, p.known_peak_id, p.alerted, p.incident_id, dumps(p.explanation).decode(),
+              dumps(p.reasons).decode()) for p in peaks])

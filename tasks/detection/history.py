@@ -1,0 +1,96 @@
+"""Reads the stored history a window's detection needs, in a few set-based queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+
+from tasks.models import Window
+
+HISTORY_DAYS = 28
+RECENT_DAYS = 2
+
+
+@dataclass
+class WindowData:
+    """This window's counts per (problem, app), per minute, and what came just before it."""
+
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # 15 per-minute counts
+    previous_tail: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # last minutes of the window before
+    error_types: dict[str, str | None] = field(default_factory=dict)
+    samples: dict[str, str] = field(default_factory=dict)
+    first_ts: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class History:
+    processed: list[datetime]  # starts of processed windows in the history range, ascending
+    series: dict[tuple[str, str], dict[datetime, int]]  # per (problem, app): window_start -> count (absent = 0)
+    peak_windows: dict[tuple[str, str], set[datetime]]  # windows that held a peak: excluded from baselines
+    seen_before: dict[str, datetime]  # problem -> last window it appeared in before this one
+    first_window: datetime | None  # the first window ever processed (warm-up)
+
+
+def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4) -> WindowData:
+    data = WindowData()
+    span = int((window.end - window.start).total_seconds() // 60)
+    for problem_id, app, minute, n in conn.execute(
+            "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (window.start,)):
+        key = (problem_id, app)
+        data.totals[key] = data.totals.get(key, 0) + n
+        slots = data.minutes.setdefault(key, [0] * span)
+        idx = int((minute - window.start).total_seconds() // 60)
+        if 0 <= idx < span:
+            slots[idx] += n
+    tail_start = window.start - timedelta(minutes=tail_minutes)
+    for problem_id, app, minute, n in conn.execute(
+            "SELECT problem_id, app, minute, count FROM window_counts WHERE minute >= %s AND minute < %s",
+            (tail_start, window.start)):
+        slots = data.previous_tail.setdefault((problem_id, app), [0] * tail_minutes)
+        slots[int((minute - tail_start).total_seconds() // 60)] += n
+    for problem_id, error_type, sample, first_ts in conn.execute(
+            "SELECT problem_id, error_type, sample_message, first_ts FROM window_problem_samples WHERE window_start = %s",
+            (window.start,)):
+        data.error_types[problem_id] = error_type
+        data.samples[problem_id] = sample or ""
+        data.first_ts[problem_id] = first_ts
+    return data
+
+
+def load_history(conn: psycopg.Connection, window: Window, pairs: list[tuple[str, str]]) -> History:
+    since = window.start - timedelta(days=HISTORY_DAYS)
+    processed = [r[0] for r in conn.execute(
+        "SELECT window_start FROM windows WHERE window_start >= %s AND window_start < %s ORDER BY window_start",
+        (since, window.start))]
+    first = conn.execute("SELECT min(window_start) FROM windows").fetchone()[0]
+    series: dict[tuple[str, str], dict[datetime, int]] = defaultdict(dict)
+    peak_windows: dict[tuple[str, str], set[datetime]] = defaultdict(set)
+    seen_before: dict[str, datetime] = {}
+    if pairs:
+        problems = sorted({p for p, _ in pairs})
+        apps = sorted({a for _, a in pairs})
+        wanted = set(pairs)
+        tod = window.start.hour * 60 + window.start.minute
+        # the last two days in full (recent level, dispersion), older days only around the same time of day
+        for problem_id, app, start, n in conn.execute(
+                "SELECT problem_id, app, window_start, count FROM window_totals"
+                " WHERE problem_id = ANY(%s) AND app = ANY(%s) AND window_start >= %s AND window_start < %s"
+                " AND (window_start >= %s OR (((extract(hour FROM window_start AT TIME ZONE 'UTC') * 60"
+                " + extract(minute FROM window_start AT TIME ZONE 'UTC'))::int - %s + 1440) %% 1440) NOT BETWEEN 16 AND 1424)",
+                (problems, apps, since, window.start, window.start - timedelta(days=RECENT_DAYS), tod)):
+            if (problem_id, app) in wanted:
+                series[(problem_id, app)][start] = n
+        for problem_id, app, start in conn.execute(
+                "SELECT problem_id, app, window_start FROM peaks WHERE problem_id = ANY(%s) AND window_start >= %s"
+                " AND window_start < %s AND kind IN ('spike', 'burst')", (problems, since, window.start)):
+            peak_windows[(problem_id, app)].add(start)
+        for problem_id, last in conn.execute(
+                "SELECT problem_id, max(window_start) FROM window_problem_samples WHERE problem_id = ANY(%s)"
+                " AND window_start < %s GROUP BY problem_id", (problems, window.start)):
+            seen_before[problem_id] = last
+    return History(processed=processed, series=series, peak_windows=peak_windows, seen_before=seen_before,
+                   first_window=first)

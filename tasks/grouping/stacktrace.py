@@ -1,0 +1,104 @@
+"""Stack traces: the exception type (and its root cause), its message, and the application's own top frames.
+
+Two traces with the same root cause thrown from the same application code are one problem even when their
+framework frames or messages' variable parts differ; the same exception from different code is not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+JAVA_EXC = re.compile(r"^(?:Caused by:\s*|Exception in thread \"[^\"]*\"\s*)?([A-Za-z_$][\w$]*(?:\.[\w$]+)+"
+                      r"(?:Exception|Error|Throwable|Failure|Fault)[\w$]*)(?::\s?(.*))?$")
+JAVA_FRAME = re.compile(r"^\s*at ([\w$.<>/]+)\(")
+PY_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)')
+PY_EXC = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Exit|Interrupt|Timeout)\w*)(?::\s?(.*))?$")
+FRAMEWORK = ("java.", "javax.", "jakarta.", "jdk.", "sun.", "com.sun.", "org.springframework.", "org.apache.",
+             "io.netty.", "reactor.", "kotlin.", "kotlinx.", "scala.", "org.hibernate.", "com.zaxxer.", "okhttp3.",
+             "feign.", "io.micrometer.", "org.eclipse.", "net.bytebuddy.", "ch.qos.", "org.slf4j.", "com.fasterxml.",
+             "io.grpc.", "org.postgresql.", "oracle.", "com.mysql.", "io.undertow.", "org.glassfish.", "org.jboss.",
+             "io.opentelemetry.", "brave.", "rx.", "io.reactivex.", "org.junit.", "com.google.")
+APP_FRAMES = 2
+
+
+@dataclass
+class Trace:
+    exc_type: str
+    root_type: str
+    message: str
+    app_frames: list[str] = field(default_factory=list)
+
+    def key_message(self, first_line: str) -> str:
+        """What the miner sees: root cause type, the message of the first line, the app's own frames."""
+        message = self.message or first_line
+        if message.startswith(self.exc_type):
+            message = message[len(self.exc_type):].lstrip(": ")
+        frames = " ".join(f"at:{f}" for f in self.app_frames)
+        root = f" root:{self.root_type}" if self.root_type != self.exc_type else ""
+        return f"{self.exc_type}:{root} {message} {frames}".strip()
+
+
+def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -> Trace | None:
+    """A Trace when the event carries a stack trace (in stack_trace, or a multi-line message), else None."""
+    text = stack_trace if stack_trace else (message if "\n" in message else None)
+    if not text:
+        if error_type:
+            return Trace(exc_type=error_type, root_type=error_type, message="")
+        return None
+    lines = text.splitlines()
+    if any(PY_FRAME.match(line) for line in lines[:50]):
+        return _python(lines, error_type)
+    return _java(lines, message, error_type)
+
+
+def _java(lines: list[str], message: str, error_type: str | None) -> Trace | None:
+    exc_type = root_type = error_type
+    exc_message = ""
+    frames: list[str] = []
+    in_root = False
+    for line in lines[:400]:
+        stripped = line.strip()
+        m = JAVA_EXC.match(stripped)
+        if m and not stripped.startswith("at "):
+            if exc_type is None:
+                exc_type = m.group(1)
+                exc_message = (m.group(2) or "").strip()
+            root_type = m.group(1)
+            in_root = stripped.startswith("Caused by:")
+            continue
+        f = JAVA_FRAME.match(line)
+        if f and (not frames or in_root):
+            name = f.group(1)
+            if not name.startswith(FRAMEWORK) and "$$" not in name and len(frames) < APP_FRAMES:
+                frames.append(_strip_lambda(name))
+    if exc_type is None:
+        return None
+    if not exc_message:
+        first = message.splitlines()[0].strip() if message else ""
+        exc_message = first if not first.startswith(exc_type) else first[len(exc_type):].lstrip(": ")
+    return Trace(exc_type=exc_type, root_type=root_type or exc_type, message=exc_message, app_frames=frames)
+
+
+def _python(lines: list[str], error_type: str | None) -> Trace | None:
+    frames: list[str] = []
+    exc_type, exc_message = error_type, ""
+    for line in lines:
+        f = PY_FRAME.match(line)
+        if f:
+            path, func = f.groups()
+            if "site-packages" not in path and "/lib/python" not in path:
+                module = path.rsplit("/", 1)[-1].removesuffix(".py")
+                frames.append(f"{module}.{func}")
+            continue
+        m = PY_EXC.match(line.strip())
+        if m and not line.startswith(" "):
+            exc_type, exc_message = m.group(1), (m.group(2) or "").strip()
+    if exc_type is None:
+        return None
+    # Python prints the innermost frame last: the app's frames closest to the error matter most
+    return Trace(exc_type=exc_type, root_type=exc_type, message=exc_message, app_frames=frames[::-1][:APP_FRAMES])
+
+
+def _strip_lambda(name: str) -> str:
+    return re.sub(r"\$\d+|lambda\$\w+\$\d+", "", name)

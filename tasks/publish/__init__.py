@@ -1,0 +1,1 @@
+"""Publishers: Teams messages and Confluence pages."""

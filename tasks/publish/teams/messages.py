@@ -1,0 +1,83 @@
+"""Neutral Teams messages (plain JSON-able dicts): what to say, not how a card shows it.
+
+A message: {"kind", "title", "summary", "severity", "facts": [[name, value]], "sections": [{"title", "lines"}],
+"links": [[title, url]]}. Every value that comes from a log is user-controlled and is escaped by the renderer.
+"""
+
+from __future__ import annotations
+
+SEVERITY_COLOUR = {"critical": "attention", "high": "warning", "medium": "accent", "low": "good", "info": "good"}
+
+
+def message(kind: str, title: str, summary: str, severity: str = "info", facts=(), sections=(), links=()) -> dict:
+    return {"kind": kind, "title": title, "summary": summary, "severity": severity,
+            "facts": [[str(k), str(v)] for k, v in facts], "sections": list(sections),
+            "links": [[str(t), str(u)] for t, u in links if u]}
+
+
+def critical_alert(alert: dict) -> dict:
+    kind = alert["kind"]
+    apps = ", ".join(alert.get("apps") or [])
+    baseline = alert.get("baseline") or 0
+    facts = [("Problem", f"{alert['problem_id']}"), ("Kind", kind), ("Severity", alert["severity"]),
+             ("Events", f"{alert['count']} (expected {baseline:.1f}, ×{alert.get('ratio') or 0:.1f})"),
+             ("Applications", apps or "-"), ("Window", alert.get("window", ""))]
+    if alert.get("pods"):
+        facts.append(("Pods", ", ".join(alert["pods"][:5])))
+    if alert.get("explanation_text"):
+        facts.append(("Explanation", alert["explanation_text"]))
+    if alert.get("first_seen"):
+        facts.append(("First seen", alert["first_seen"]))
+    if alert.get("alert_number", 1) > 1:
+        facts.append(("Since last alert", f"{alert.get('events_since_last_alert', 0)} events (alert #{alert['alert_number']})"))
+    sections = [{"title": "Template", "lines": [alert.get("template") or ""]},
+                {"title": "Sample message", "lines": [(alert.get("sample_message") or "")[:1500]]}]
+    if alert.get("members"):
+        sections.append({"title": "Rising together", "lines": [f"{m['app']}: {m['problem_id']} ({m['kind']}, {m['count']})"
+                                                               for m in alert["members"][:15]]})
+    title = f"Critical {kind}: {apps or alert['problem_id']}"
+    summary = f"{alert['count']} events of {alert['problem_id']} in {apps}"
+    return message("alert", title, summary, "critical", facts, sections)
+
+
+def daily_report(report: dict, confluence_url: str | None) -> dict:
+    t = report["totals"]
+    change = t.get("change_vs_previous_day")
+    facts = [("Errors", f"{t['events']} ({'n/a' if change is None else f'{change:+.0%}'} vs previous day)"),
+             ("Problems", f"{t['problems']} ({t['new_problems']} new, {t['regressed_problems']} regressed)"),
+             ("Peaks", f"{t['peaks']} ({t['critical_peaks']} critical, {t['alerts']} alerted)")]
+    top = [f"{i}. {p['count']} × {p.get('title') or p['template']} [{p['trend']}] ({', '.join(p['apps'][:3])})"
+           for i, p in enumerate(report["top_problems"][:5], 1)]
+    sections = [{"title": "Top 5 issues", "lines": top or ["no errors"]}]
+    if report.get("new_problems"):
+        sections.append({"title": "New problems", "lines": [f"{p['count']} × {p['template']}" for p in report["new_problems"][:5]]})
+    if report.get("regressed_problems"):
+        sections.append({"title": "Regressed", "lines": [f"{p['count']} × {p['template']}"
+                                                         for p in report["regressed_problems"][:5]]})
+    return message("daily_report", f"Daily error report {report['date']}", f"{t['events']} errors, {t['problems']} problems",
+                   "info", facts, sections, [("Open the report in Confluence", confluence_url)])
+
+
+def backfill_completed(summary: dict) -> dict:
+    facts = [("Days processed", summary.get("days_processed", 0)),
+             ("Successful days", ", ".join(summary.get("successful_days", [])) or "-"),
+             ("Failed days", ", ".join(summary.get("failed_days", [])) or "none"),
+             ("Total incidents", summary.get("incidents", 0)), ("Saved", summary.get("saved_rows", 0)),
+             ("Registry updates", f"problems {summary.get('problems_new', 0)}, peaks {summary.get('peaks', 0)}"),
+             ("Duration", f"{summary.get('duration_s', 0)} s")]
+    return message("backfill_completed", "Backfill completed", f"{summary.get('days_processed', 0)} day(s) processed",
+                   "info" if not summary.get("failed_days") else "high", facts)
+
+
+def backfill_failed(day: str, error: str) -> dict:
+    return message("backfill_failed", f"Backfill failed on {day}", f"Backfill failed on {day}", "critical",
+                   [("Day", day), ("Error", error[:500]), ("Recovery", f"ailog backfill --start {day[:10]} --end {day[:10]}")])
+
+
+def regular_failed(window: str, error: str) -> dict:
+    return message("regular_failed", "Regular phase failed", f"Regular phase failed at {window}", "critical",
+                   [("When", window), ("Error", error[:500]), ("Recovery", "the next run in 15 minutes retries")])
+
+
+def job_health(check: str, detail: str) -> dict:
+    return message("job_health", f"AI Log Analyzer: {check}", detail, "high", [("Check", check), ("Detail", detail)])

@@ -1,0 +1,1 @@
+"""Registries: known errors (problems) and known peaks, their backup/restore, and retention."""

@@ -1,0 +1,152 @@
+"""The known-errors registry: one row per problem, recomputed from the stored counts (never incremented).
+
+Status lifecycle: new (first seen within the last 24 h) → ongoing → resolved after N quiet days → regressed
+when it comes back. People's edits (mute, acknowledge, title, note, ticket) are never touched by runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from ailog.errors import AilogError
+from tasks.grouping.engine import display_template
+
+SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
+
+
+@dataclass
+class RegistryChange:
+    new: int = 0
+    updated: int = 0
+
+
+def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templates: dict[str, str], now: datetime,
+                     *, resolve_after_days: int = 7) -> RegistryChange:
+    """Upsert the registry rows of the given problems from window_counts/samples/peaks (idempotent)."""
+    ids = sorted(set(problem_ids))
+    change = RegistryChange()
+    if not ids:
+        return change
+    existing = {r[0]: r[1] for r in conn.execute(
+        "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s)", (ids,))}
+    apps = dict(conn.execute(
+        "SELECT problem_id, array_agg(DISTINCT a ORDER BY a) FROM window_problem_samples, unnest(apps) a"
+        " WHERE problem_id = ANY(%s) GROUP BY problem_id", (ids,)).fetchall())
+    stats = {r[0]: (*r[1:], apps.get(r[0], [])) for r in conn.execute(
+        "SELECT problem_id, min(first_ts), max(last_ts), sum(count)::bigint FROM window_problem_samples"
+        " WHERE problem_id = ANY(%s) GROUP BY problem_id", (ids,))}
+    samples = {r[0]: r[1:] for r in conn.execute(
+        "SELECT DISTINCT ON (problem_id) problem_id, sample_message, sample_trace_id, error_type"
+        " FROM window_problem_samples WHERE problem_id = ANY(%s) ORDER BY problem_id, window_start DESC", (ids,))}
+    severities = {r[0]: r[1] for r in conn.execute(
+        f"SELECT DISTINCT ON (problem_id) problem_id, severity FROM peaks WHERE problem_id = ANY(%s)"  # noqa: S608
+        f" AND start_ts >= %s ORDER BY problem_id, {SEVERITY_ORDER} DESC", (ids, now - timedelta(days=1)))}
+    stored_templates = dict(conn.execute(
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (ids,)).fetchall())
+    previous_gap = {r[0]: r[1] for r in conn.execute(
+        "SELECT problem_id, max(window_start) FROM window_problem_samples WHERE problem_id = ANY(%s)"
+        " AND window_start < %s GROUP BY problem_id", (ids, now - timedelta(minutes=15)))}
+    rows = []
+    for pid in ids:
+        if pid not in stats:
+            continue
+        first, last, total, apps = stats[pid]
+        sample, trace, error_type = samples.get(pid, (None, None, None))
+        status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
+        template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
+        rows.append((pid, template, error_type, sorted(apps), first, last,
+                     total, status, severities.get(pid), sample, trace))
+        if pid in existing:
+            change.updated += 1
+        else:
+            change.new += 1
+    conn.cursor().executemany(
+        "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
+        " severity, sample_message, sample_trace_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
+        " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
+        " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
+        " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
+        " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
+        " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()", rows)
+    return change
+
+
+def _status(previous: str | None, first: datetime, last: datetime, last_before: datetime | None, now: datetime,
+            resolve_after_days: int) -> str:
+    quiet = timedelta(days=resolve_after_days)
+    if now - last >= quiet:
+        return "resolved"
+    if last_before is not None and (previous == "resolved" or (last - last_before) >= quiet):
+        return "regressed" if now - last < timedelta(days=1) else "ongoing"
+    if now - first < timedelta(days=1):
+        return "new"
+    if previous == "regressed" and now - last < timedelta(days=1):
+        return "regressed"
+    return "ongoing"
+
+
+def update_statuses(conn: psycopg.Connection, now: datetime, *, resolve_after_days: int = 7) -> int:
+    """Problems quiet for N days become resolved; new ones older than a day become ongoing."""
+    cur = conn.execute("UPDATE problems SET status = 'resolved', updated_at = now() WHERE status <> 'resolved'"
+                       " AND last_seen < %s", (now - timedelta(days=resolve_after_days),))
+    n = cur.rowcount
+    cur = conn.execute("UPDATE problems SET status = 'ongoing', updated_at = now() WHERE status IN ('new', 'regressed')"
+                       " AND first_seen < %s AND last_seen >= %s AND last_seen < %s",
+                       (now - timedelta(days=1), now - timedelta(days=resolve_after_days), now - timedelta(days=1)))
+    return n + cur.rowcount
+
+
+def resolve_id(conn: psycopg.Connection, problem_id: str) -> str:
+    """Follow aliases; an unknown id is an error naming it."""
+    seen = set()
+    pid = problem_id
+    while pid not in seen:
+        seen.add(pid)
+        row = conn.execute("SELECT problem_id FROM problem_aliases WHERE alias_id = %s", (pid,)).fetchone()
+        if row is None:
+            break
+        pid = row[0]
+    if not conn.execute("SELECT 1 FROM problems WHERE problem_id = %s", (pid,)).fetchone():
+        raise AilogError(f"no problem with id {problem_id!r}; see `ailog problem list`")
+    return pid
+
+
+def mute(conn: psycopg.Connection, problem_id: str, by: str, reason: str | None) -> str:
+    pid = resolve_id(conn, problem_id)
+    conn.execute("UPDATE problems SET muted = true, muted_by = %s, muted_reason = %s, muted_at = now(),"
+                 " updated_at = now() WHERE problem_id = %s", (by, reason, pid))
+    return pid
+
+
+def unmute(conn: psycopg.Connection, problem_id: str) -> str:
+    pid = resolve_id(conn, problem_id)
+    conn.execute("UPDATE problems SET muted = false, muted_by = NULL, muted_reason = NULL, muted_at = NULL,"
+                 " updated_at = now() WHERE problem_id = %s", (pid,))
+    return pid
+
+
+def acknowledge(conn: psycopg.Connection, problem_id: str, by: str, reason: str | None = None) -> str:
+    pid = resolve_id(conn, problem_id)
+    conn.execute("UPDATE problems SET acknowledged_by = %s, acknowledged_at = now(),"
+                 " note = coalesce(%s, note), updated_at = now() WHERE problem_id = %s", (by, reason, pid))
+    return pid
+
+
+def rename(conn: psycopg.Connection, problem_id: str, title: str) -> str:
+    pid = resolve_id(conn, problem_id)
+    conn.execute("UPDATE problems SET title = %s, updated_at = now() WHERE problem_id = %s", (title, pid))
+    return pid
+
+
+def annotate(conn: psycopg.Connection, problem_id: str, note: str | None = None, ticket: str | None = None) -> str:
+    if note is None and ticket is None:
+        raise AilogError("give --note and/or --ticket")
+    pid = resolve_id(conn, problem_id)
+    conn.execute("UPDATE problems SET note = coalesce(%s, note), ticket = coalesce(%s, ticket), updated_at = now()"
+                 " WHERE problem_id = %s", (note, ticket, pid))
+    return pid
