@@ -52,12 +52,16 @@ def incident_id_for(problem_id: str, app: str, opened: datetime) -> str:
 
 
 def apply_policy(conn: psycopg.Connection, peak: Peak, window_start: datetime, window_end: datetime, *,
-                 alertable: bool, cooldown: timedelta, worse_factor: float) -> tuple[int, int] | None:
-    """Attach the peak to its incident; return (alert number, events since the last alert) when it alerts."""
+                 alertable: bool, cooldown: timedelta, worse_factor: float, quiet: timedelta) -> tuple[int, int] | None:
+    """Attach the peak to its incident; return (alert number, events since the last alert) when it alerts.
+
+    The incident is the one that was active at this window's time (open, or closed after it), so re-running
+    an old window finds the incident it belonged to instead of opening a second one."""
     row = conn.execute(
         "SELECT incident_id, last_window_start, last_alert_at, last_alert_count, last_alert_rate, events_total,"
         " alerts_sent, last_alert_window, opened_at FROM incidents WHERE problem_id = %s AND app = %s"
-        " AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1", (peak.problem_id, peak.app)).fetchone()
+        " AND opened_at < %s AND (closed_at IS NULL OR closed_at >= %s) ORDER BY opened_at DESC LIMIT 1",
+        (peak.problem_id, peak.app, window_end, window_start - quiet)).fetchone()
     if row is None:
         incident_id = incident_id_for(peak.problem_id, peak.app, window_start)
         conn.execute(

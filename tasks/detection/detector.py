@@ -157,7 +157,8 @@ def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules,
            cascade: Peak | None, data, templates: dict, first_seen: dict) -> None:
     cooldown = timedelta(minutes=rules.alerting["cooldown_minutes"])
     worse = rules.alerting["worse_factor"]
-    close_quiet_incidents(conn, window.start, timedelta(minutes=rules.alerting["close_after_quiet_minutes"]))
+    quiet = timedelta(minutes=rules.alerting["close_after_quiet_minutes"])
+    close_quiet_incidents(conn, window.start, quiet)
     members = {(m["problem_id"], m["app"]) for m in cascade.members} if cascade else set()
     for p in result.peaks:
         if p.kind != "cascade" and (p.problem_id, p.app) in members:
@@ -165,7 +166,7 @@ def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules,
         alertable = (mode == "regular" and p.severity == "critical" and not p.known and p.problem_id not in muted)
         incident_key_peak = p if p.kind != "cascade" else _cascade_key(p)
         outcome = apply_policy(conn, incident_key_peak, window.start, window.end, alertable=alertable,
-                               cooldown=cooldown, worse_factor=worse)
+                               cooldown=cooldown, worse_factor=worse, quiet=quiet)
         p.incident_id = incident_key_peak.incident_id
         if outcome is None:
             continue

@@ -21,8 +21,13 @@ _PATH = re.compile(r"(?:[\w.*<>-]*/){2,}[\w.$~%+*<>-]*/?|/[\w.$~%+-]+")
 _QUOTED = re.compile(r"'[^']+'")
 
 
+_URL_ANY = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+
+
 def mask_tokens(message: str) -> list[str]:
     """Split a one-line message into tokens with variable tokens replaced by placeholders."""
+    if "://" in message:
+        message = _URL_ANY.sub("<URL>", message)
     tokens = _DIGIT_RUN.sub(WILDCARD, message).split()
     if "/" in message or "@" in message or "'" in message:
         for i, tok in enumerate(tokens):

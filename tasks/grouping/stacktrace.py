@@ -55,8 +55,8 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
 def _java(lines: list[str], message: str, error_type: str | None) -> Trace | None:
     exc_type = root_type = error_type
     exc_message = ""
-    frames: list[str] = []
-    in_root = False
+    frames: list[str] = []  # the app's own frames of the outermost exception, else of a cause
+    block = 0
     for line in lines[:400]:
         stripped = line.strip()
         m = JAVA_EXC.match(stripped)
@@ -65,12 +65,13 @@ def _java(lines: list[str], message: str, error_type: str | None) -> Trace | Non
                 exc_type = m.group(1)
                 exc_message = (m.group(2) or "").strip()
             root_type = m.group(1)
-            in_root = stripped.startswith("Caused by:")
+            if stripped.startswith("Caused by:"):
+                block += 1
             continue
         f = JAVA_FRAME.match(line)
-        if f and (not frames or in_root):
+        if f and len(frames) < APP_FRAMES and (block == 0 or not frames):
             name = f.group(1)
-            if not name.startswith(FRAMEWORK) and "$$" not in name and len(frames) < APP_FRAMES:
+            if not name.startswith(FRAMEWORK) and "$$" not in name:
                 frames.append(_strip_lambda(name))
     if exc_type is None:
         return None
