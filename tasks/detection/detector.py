@@ -46,6 +46,9 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     problems_seen_now = {p for p, _ in pairs}
     new_problems = {p for p in problems_seen_now if p not in history.seen_before}
     quiet = timedelta(days=rules.t("regression_quiet_days"))
+    reported_before = set(conn.execute(
+        "SELECT problem_id, app FROM peaks WHERE window_start = %s AND kind IN ('spike', 'burst')",
+        (window.start - (window.end - window.start),)).fetchall())
     serious_text = dict(conn.execute(
         "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)",
         (sorted({p for p, _ in pairs}),)).fetchall())
@@ -68,8 +71,8 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
             continue
         baselines[key] = baseline
         found = find_spike(problem_id, app, window.start, window.end, count, baseline, rules)
-        burst = find_burst(problem_id, app, window.start, data.minutes.get(key, []),
-                           data.previous_tail.get(key, []), baseline, rules)
+        tail = [] if key in reported_before else data.previous_tail.get(key, [])
+        burst = find_burst(problem_id, app, window.start, data.minutes.get(key, []), tail, baseline, rules)
         if found is None:
             found = burst
         elif burst is not None and burst.count >= 0.6 * count:

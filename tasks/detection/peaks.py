@@ -45,7 +45,8 @@ def find_spike(problem_id: str, app: str, start: datetime, end: datetime, count:
 
 def find_burst(problem_id: str, app: str, window_start: datetime, minutes: list[int], tail: list[int],
                baseline: Baseline, rules: DetectionRules) -> Candidate | None:
-    """The densest few minutes, including the last minutes of the previous window."""
+    """The densest few minutes, including the last minutes of the previous window (pass an empty tail when
+    the previous window already reported this rise)."""
     width = int(rules.t("burst_minutes"))
     series = list(tail) + list(minutes)
     offset = len(tail)
