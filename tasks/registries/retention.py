@@ -1,0 +1,22 @@
+"""Retention: per-window counts, peaks and runs older than the configured age are pruned; registries are kept,
+and each problem's pruned events are added to `count_pruned` first so `count_total` does not shrink."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+
+
+def prune(conn: psycopg.Connection, older_than: datetime) -> dict[str, int]:
+    conn.execute(
+        "UPDATE problems p SET count_pruned = p.count_pruned + s.n FROM"
+        " (SELECT problem_id, sum(count)::bigint AS n FROM window_problem_samples WHERE window_start < %s"
+        "  GROUP BY problem_id) s WHERE p.problem_id = s.problem_id", (older_than,))
+    removed = {}
+    for table, column in (("window_counts", "window_start"), ("window_totals", "window_start"),
+                          ("window_dimensions", "window_start"), ("window_problem_samples", "window_start"),
+                          ("windows", "window_start"), ("peaks", "window_start"), ("runs", "started_at")):
+        removed[table] = conn.execute(f"DELETE FROM {table} WHERE {column} < %s", (older_than,)).rowcount  # noqa: S608
+    removed["outbox"] = conn.execute("DELETE FROM outbox WHERE status = 'sent' AND sent_at < %s", (older_than,)).rowcount
+    return removed
