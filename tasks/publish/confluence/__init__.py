@@ -1,0 +1,1 @@
+"""Confluence Server/Data Center pages: Known Errors, Known Peaks and the daily report."""
