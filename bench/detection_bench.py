@@ -37,13 +37,8 @@ def parse(ts: str) -> datetime:
 
 def score(db_conn, truth: dict, eval_start: datetime, eval_end: datetime) -> dict:
     alerts = db_conn.execute(
-        "SELECT p.kind, p.app, p.problem_id, p.start_ts, p.window_start, p.members FROM peaks p"
-        " JOIN (SELECT peak_id, (SELECT jsonb_agg(x) FROM jsonb_array_elements('[]'::jsonb) x) AS members"
-        " FROM peaks) m USING (peak_id) WHERE p.alerted AND p.window_start >= %s AND p.window_start < %s",
-        (eval_start, eval_end)).fetchall()
-    cascade_members = {}
-    for (incident_id, members) in db_conn.execute("SELECT incident_id, members FROM incidents"):
-        cascade_members[incident_id] = members
+        "SELECT kind, app, problem_id, start_ts, window_start, explanation FROM peaks"
+        " WHERE alerted AND window_start >= %s AND window_start < %s ORDER BY window_start", (eval_start, eval_end)).fetchall()
     incidents = [i for i in truth["incidents"] if i["critical"] and eval_start <= parse(i["start"]) < eval_end]
     matched_alerts = set()
     delays, first_window = [], 0
@@ -52,7 +47,8 @@ def score(db_conn, truth: dict, eval_start: datetime, eval_end: datetime) -> dic
         start, end = parse(inc["start"]), parse(inc["end"])
         hits = []
         for idx, (kind, app, _pid, p_start, w_start, _m) in enumerate(alerts):
-            apps_ok = app in inc["apps"] or (kind == "cascade")
+            cascade_apps = {e["value"] for e in (_m or []) if e.get("field") == "app"}
+            apps_ok = app in inc["apps"] or (kind == "cascade" and bool(cascade_apps & set(inc["apps"])))
             if apps_ok and start - timedelta(minutes=15) <= p_start <= end + timedelta(minutes=15):
                 hits.append((w_start, idx))
         if hits:
@@ -97,12 +93,15 @@ def main() -> int:
     ap.add_argument("--apps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--score-only", action="store_true", help="score an earlier run in --workdir again")
     args = ap.parse_args()
     from ailog.simulation import generate
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ailog-detbench-"))
     start = date(2026, 10, 1)
     total_days = args.history_days + args.eval_days
+    if args.score_only:
+        return score_only(work, start, args)
     data = generate(start, total_days, args.seed, work / "logs", apps=args.apps)
     files = [str(p) for p in data.files]
     env = {**os.environ, "AILOG_HOME": str(work / "home"), "AILOG_QUIET": "1"}
@@ -131,6 +130,18 @@ def main() -> int:
     ok = all((result[k] or 0) >= v for k, v in targets.items()) and result["false_alerts_per_week"] <= 1 and \
         (result["recurring_suppressed"] or 0) >= 0.95
     print("targets met" if ok else "targets NOT met")
+    return 0
+
+
+def score_only(work: Path, start: date, args) -> int:
+    from ailog.db import Database
+    from blocks.settings import DatabaseSettings
+
+    truth = json.loads((work / "logs" / "truth.json").read_text())
+    eval_start = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=args.history_days)
+    db = Database(DatabaseSettings(), work / "home")
+    with db.connect() as conn:
+        print(json.dumps(score(conn, truth, eval_start, eval_start + timedelta(days=args.eval_days)), indent=2))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ailog.simulation import generate
+from tests.fakes.confluence_server import FakeConfluence
 from tests.fakes.teams_server import FakeTeams
 
 START = date(2026, 11, 2)
@@ -32,10 +33,17 @@ def env(db, monkeypatch, tmp_path):
         monkeypatch.setenv(k, v)
     for k in ("ES_HOST", "CONFLUENCE_URL", "TEAMS_WEBHOOK_URL"):
         monkeypatch.delenv(k, raising=False)
-    with FakeTeams("workflow") as teams:
+    with FakeTeams("workflow") as teams, FakeConfluence() as wiki:
         monkeypatch.setenv("TEAMS_WEBHOOK_URL", teams.url + "/workflows/x?sig=abc")
         monkeypatch.setenv("TEAMS_WEBHOOK_KIND", "workflow")
-        yield {"db": db, "teams": teams, "out": tmp_path / "reports"}
+        for env_name, page in (("CONFLUENCE_DAILY_REPORT_PAGE_ID", "1"), ("CONFLUENCE_KNOWN_ERRORS_PAGE_ID", "2"),
+                               ("CONFLUENCE_KNOWN_PEAKS_PAGE_ID", "3")):
+            wiki.add_page(page, env_name)
+            monkeypatch.setenv(env_name, page)
+        monkeypatch.setenv("CONFLUENCE_URL", wiki.url)
+        monkeypatch.setenv("CONFLUENCE_USERNAME", "svc")
+        monkeypatch.setenv("CONFLUENCE_PASSWORD", "pw")
+        yield {"db": db, "teams": teams, "wiki": wiki, "out": tmp_path / "reports"}
 
 
 def snapshot(db) -> dict:
@@ -62,7 +70,10 @@ def test_backfill_regular_rerun_and_dry_run(prefect_api, env, logs):
     report = json.loads((out / "problem_report_2026-11-03.json").read_text())
     assert report["totals"]["events"] > 0 and report["data_quality"]["windows_processed"] == 96
     daily = [p for p in teams.unique.values() if "Daily error report" in json.dumps(p)]
-    assert len(daily) == 1
+    assert len(daily) == 1 and "pageId=1" in json.dumps(daily[0])
+    wiki = env["wiki"]
+    assert [wiki.versions(p) for p in ("1", "2", "3")] == [2, 2, 2]
+    assert "Error report 2026-11-03" in wiki.body("1") and "errors_table_latest.csv" in wiki.attachments["2"]
     events_after_backfill = total_counts(db)
 
     # the regular phase over the third day, window by window, alerts included
@@ -88,6 +99,12 @@ def test_backfill_regular_rerun_and_dry_run(prefect_api, env, logs):
     assert total_counts(db) == counts_before and counts_before > events_after_backfill
     assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in before.items() if k != "runs"}
     assert teams.unique.keys() == sent.keys() and teams.duplicates == 0
+    from flows.publish import publish
+
+    publish(day=START + timedelta(days=1), output_dir=str(out))  # the regular phase changed the latest tables
+    versions = [wiki.versions(p) for p in ("1", "2", "3")]
+    publish(day=START + timedelta(days=1), output_dir=str(out))  # the same data again: no new page versions
+    assert [wiki.versions(p) for p in ("1", "2", "3")] == versions
 
     # a dry run writes nothing and sends nothing
     requests_before = len(teams.requests)
@@ -113,8 +130,10 @@ def test_teams_down_does_not_fail_the_backfill_and_catches_up_once(prefect_api, 
 
     teams = env["teams"]
     teams.down = True
+    env["wiki"].password = "rotated"  # Confluence refuses our credentials: non-blocking too
     summary = backfill(start=START, end=START, input_paths=logs, output_dir=str(env["out"]))
     assert summary["successful_days"] == ["2026-11-02"] and summary["publish"] == "completed"
+    assert (env["out"] / "errors_table_latest.csv").exists()  # the CSV is still written locally
     with env["db"].connect() as conn:
         assert conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 1
     teams.down = False

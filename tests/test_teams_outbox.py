@@ -136,3 +136,26 @@ def test_dry_run_sends_and_writes_nothing(db):
         report = deliver_pending(db, {"teams": sender(teams.url, "workflow")}, dry_run=True)
         assert report.previews and not teams.requests
         assert conn.execute("SELECT status, attempts FROM outbox").fetchone() == ("pending", 0)
+
+
+def test_teams_test_command_sends_the_users_test_5(tmp_path):
+    import subprocess
+    import sys
+
+    with FakeTeams("workflow") as teams:
+        env = {"TEAMS_WEBHOOK_URL": teams.url + "/workflows/x?sig=never-printed", "TEAMS_WEBHOOK_KIND": "workflow",
+               "AILOG_HOME": str(tmp_path)}
+        out = subprocess.run([sys.executable, "-m", "ailog.cli", "teams-test"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        text = orjson.dumps(teams.unique["teams-test"]).decode()
+        for fact in ("Days processed", "Successful days", "Failed days", "Total incidents", "Saved",
+                     "Registry updates", "Duration"):
+            assert fact in text
+        assert "never-printed" not in out.stdout + out.stderr
+        dry = subprocess.run([sys.executable, "-m", "ailog.cli", "teams-test", "--dry-run"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0 and len(teams.unique) == 1 and "AdaptiveCard" in dry.stdout
+        off = subprocess.run([sys.executable, "-m", "ailog.cli", "teams-test"], env={**env, "TEAMS_ENABLED": "false"},
+                             capture_output=True, text=True, timeout=60)
+        assert off.returncode == 2 and "TEAMS_ENABLED" in off.stderr

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import median
 
 SLOT = timedelta(minutes=15)
 MIN_RATE = 0.05  # events per window: the floor for never/rarely seen problems
@@ -31,26 +30,34 @@ class Baseline:
         return (observed - mu) / math.sqrt(var)
 
 
-def trimmed_mean(values: list[float], trim: float = 0.2) -> float:
-    """Mean without the top share: robust to incidents that slipped past the peak exclusion."""
+def winsorize(values: list[float], upper: float = 0.9) -> list[float]:
+    """Values above the `upper` quantile are set to it: an incident that slipped past the peak exclusion
+    cannot inflate a baseline, while the skew of ordinary counts is kept (dropping the top would bias low)."""
+    if len(values) < 5:
+        return list(values)
+    ordered = sorted(values)
+    cap = ordered[min(len(ordered) - 1, int(len(ordered) * upper))]
+    return [min(v, cap) for v in values]
+
+
+def trimmed_mean(values: list[float]) -> float:
     if not values:
         return 0.0
-    ordered = sorted(values)
-    keep = ordered[: max(1, math.ceil(len(ordered) * (1 - trim)))]
-    return sum(keep) / len(keep)
+    kept = winsorize(values)
+    return sum(kept) / len(kept)
 
 
 def estimate_dispersion(values: list[float]) -> float:
-    """Method-of-moments φ from a robust spread (MAD), clamped to a sane range."""
+    """Method-of-moments φ (var = μ + φμ²) of the winsorized series, clamped to a sane range; error counts are
+    over-dispersed, so the floor is well above Poisson."""
     if len(values) < 8:
         return 0.5
-    mu = trimmed_mean(values)
+    kept = winsorize(values, 0.98)
+    mu = sum(kept) / len(kept)
     if mu <= 0:
         return 0.5
-    med = median(values)
-    mad = median(abs(v - med) for v in values) * 1.4826
-    var = max(mad * mad, mu)
-    return min(max((var - mu) / (mu * mu), 0.05), 2.0)
+    var = sum((v - mu) ** 2 for v in kept) / (len(kept) - 1)
+    return min(max((var - mu) / (mu * mu), 0.25), 2.0)
 
 
 def compute_baseline(window_start: datetime, processed: list[datetime], series: dict[datetime, int],

@@ -126,7 +126,7 @@ def _serious(problem_id: str, app: str, window: Window, count: int, baseline, ru
     minimum = rules.serious_min_count(data.error_types.get(problem_id), text)
     if minimum is None or count < minimum or count < rules.t("spike_min_ratio") * baseline.expected:
         return None
-    if baseline.z_score(count) < rules.t("spike_min_z") / 2:  # a few serious errors, but clearly above usual
+    if baseline.z_score(count) < rules.t("spike_min_z"):  # a few serious errors, but clearly above usual
         return None
     return Candidate(problem_id, app, "spike", window.start, window.end, count, baseline.expected,
                      baseline.z_score(count), [f"{count} always-serious errors vs {baseline.expected:.1f} expected"])
