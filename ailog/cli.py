@@ -25,6 +25,7 @@ COMMANDS_HELP = {
     "blocks": "register the Prefect block types, or create block documents from environment variables",
     "doctor": "check every configured dependency and print a pass/fail table",
     "serve": "serve the three flows locally on their schedules (prefect serve)",
+    "automations": "create/update the Prefect automations that alert Teams about the jobs themselves",
 }
 
 
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsub.add_parser("from-env", help="create/update the block documents from DB_*, ES_*, TEAMS_*, CONFLUENCE_* variables")
 
     sub.add_parser("doctor", help=COMMANDS_HELP["doctor"], description=COMMANDS_HELP["doctor"])
+    p = sub.add_parser("automations", help=COMMANDS_HELP["automations"], description=COMMANDS_HELP["automations"])
+    p.add_argument("--webhook-block", default="ailog-teams-webhook",
+                   help="Prefect Webhook block to call (created from TEAMS_WEBHOOK_URL when missing)")
     p = sub.add_parser("serve", help=COMMANDS_HELP["serve"], description=COMMANDS_HELP["serve"])
     p.add_argument("--input", nargs="+", metavar="PATH", help="NDJSON files instead of Elasticsearch")
     return parser

@@ -44,9 +44,21 @@ def logical_today() -> date:
 
 def open_state(dry_run: bool) -> tuple[Settings, Database]:
     """Settings and a migrated database (the embedded server migrates itself on first use)."""
+    from ailog.errors import ConfigError
+
     settings = load_settings()
     db = open_database(settings)
-    require_migrated(db)
+    try:
+        require_migrated(db)
+    except ConfigError as exc:
+        if "cannot connect" in str(exc):
+            try:
+                from ailog.ops.events import emit
+
+                emit("ailog.database.unreachable", str(exc))
+            except Exception:  # noqa: S110 - the event is best effort; the run fails anyway
+                pass
+        raise
     return settings, db
 
 

@@ -106,6 +106,11 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
     summary["peaks"] = sum(o.peaks for o in outcomes)
     summary["alerts"] = sum(o.alerts for o in outcomes)
     summary["alerts_queued"] = sum(o.alerts_queued for o in outcomes)
+    summary["bad_documents"] = sum(o.bad_documents for o in outcomes)
+    summary["db_write_seconds"] = round(sum(o.db_write_seconds for o in outcomes), 3)
+    if outcomes:
+        summary["lag_seconds"] = round((datetime.now(outcomes[-1].window.end.tzinfo) - outcomes[-1].window.end)
+                                       .total_seconds())
     if outcomes and not dry_run:
         summary["exports"] = steps.export_tables(db, outcomes[-1].window.start.date(), output_dir)
         delivery = steps.deliver_outbox(settings, db)

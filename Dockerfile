@@ -1,0 +1,33 @@
+# AI Log Analyzer: one image for the Prefect Kubernetes worker's jobs (`prefect flow-run execute`) and `ailog`.
+FROM python:3.11.7-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PREFECT_HOME=/tmp/prefect \
+    AILOG_HOME=/tmp/ailog \
+    PREFECT_LOGGING_EXTRA_LOGGERS=ailog,tasks,flows
+
+RUN groupadd --gid 10001 ailog && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin ailog
+
+# WORKDIR must equal the pull step of prefect.yaml (set_working_directory: /opt/ailog).
+WORKDIR /opt/ailog
+
+# Dependencies first (cached layer): only the project metadata is needed to resolve them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p ailog flows tasks blocks \
+    && touch ailog/__init__.py flows/__init__.py tasks/__init__.py blocks/__init__.py \
+    && pip install . \
+    && pip uninstall -y ai-log-analyzer
+
+# The code, then the package itself (no dependency changes: fast).
+COPY ailog ./ailog
+COPY flows ./flows
+COPY tasks ./tasks
+COPY blocks ./blocks
+RUN pip install --no-deps . && python -c "import flows.backfill, flows.regular, flows.publish"
+
+USER 10001:10001
+# No ENTRYPOINT: the worker sets the command (`prefect flow-run execute`); `ailog ...` works too.
+CMD ["ailog", "--help"]

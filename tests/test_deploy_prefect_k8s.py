@@ -1,0 +1,139 @@
+"""Deployment: prefect.yaml against Prefect's own model (no silently dropped keys), every deployment's Job
+manifest rendered offline and validated against the Kubernetes schemas, the Dockerfile read for what matters,
+and `prefect --no-prompt deploy --all` against a real local Prefect API with a Kubernetes work pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT_YAML = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+TEMPLATE = json.loads((ROOT / "deploy" / "base-job-template.json").read_text())
+RESOURCES = {"backfill": ("1", "2", "2Gi", "4Gi", 3), "regular": ("500m", "1", "1Gi", "2Gi", 2)}
+
+
+def _unknown_keys(data, model, path="") -> list[str]:
+    """Keys in the YAML that the pydantic model would silently ignore."""
+    from pydantic import BaseModel
+
+    out = []
+    if isinstance(data, dict) and isinstance(model, type) and issubclass(model, BaseModel):
+        fields = {name: f for name, f in model.model_fields.items()}
+        aliases = {f.alias: name for name, f in fields.items() if f.alias}
+        for key, value in data.items():
+            name = aliases.get(key, key.replace("-", "_"))
+            if name not in fields:
+                out.append(f"{path}{key}")
+                continue
+            annotation = fields[name].annotation
+            for sub in getattr(annotation, "__args__", ()) + (annotation,):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    out += _unknown_keys(value, sub, f"{path}{key}.")
+                elif getattr(sub, "__origin__", None) is list and isinstance(value, list):
+                    inner = sub.__args__[0]
+                    for item_type in getattr(inner, "__args__", ()) + (inner,):
+                        if isinstance(item_type, type) and issubclass(item_type, BaseModel):
+                            for i, item in enumerate(value):
+                                out += _unknown_keys(item, item_type, f"{path}{key}[{i}].")
+    return out
+
+
+def test_prefect_yaml_is_valid_and_has_no_silently_dropped_keys():
+    from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel
+
+    model = PrefectYamlModel.model_validate(PREFECT_YAML)
+    assert {d.name for d in model.deployments} == {"backfill", "backfill-rerun", "regular", "regular-rerun", "publish"}
+    unknown = []
+    for i, dep in enumerate(PREFECT_YAML["deployments"]):
+        unknown += _unknown_keys(dep, DeploymentConfig, f"deployments[{i}].")
+    assert unknown == []
+    # a typo would be caught
+    assert _unknown_keys({"name": "x", "concurency_limit": 1}, DeploymentConfig) == ["concurency_limit"]
+    regular = next(d for d in PREFECT_YAML["deployments"] if d["name"] == "regular")
+    assert regular["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert regular["schedules"][0]["cron"] == "*/15 * * * *"
+    assert all(s.get("timezone") for d in PREFECT_YAML["deployments"] for s in d.get("schedules", []))
+
+
+def _render(deployment: dict) -> dict:
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+    values = dict(deployment["work_pool"]["job_variables"])
+    config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(TEMPLATE, values))
+    os.environ.setdefault("PREFECT_API_KEY", "pk_never_in_a_manifest")
+    flow_run = FlowRun(id=uuid.uuid4(), name="proud-otter", flow_id=uuid.uuid4(), deployment_id=uuid.uuid4())
+    config.prepare_for_flow_run(flow_run)
+    return config.job_manifest
+
+
+@pytest.mark.parametrize("deployment", PREFECT_YAML["deployments"], ids=lambda d: d["name"])
+def test_job_manifests_render_and_validate_against_kubernetes_schemas(deployment, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_KEY", "pk_secret_value_123")
+    manifest = _render(deployment)
+    kubernetes_validate.validate(manifest, "1.30", strict=True)
+    pod = manifest["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert manifest["spec"]["parallelism"] == 1 and "parallelism" not in pod
+    assert pod["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["readOnlyRootFilesystem"]
+    assert {"secretRef": {"name": "ailog-secrets"}} in container["envFrom"]
+    assert manifest["spec"]["ttlSecondsAfterFinished"] == deployment["work_pool"]["job_variables"]["finished_job_ttl"]
+    base = deployment["name"].split("-")[0]
+    if base in RESOURCES:
+        cpu_req, cpu_lim, mem_req, mem_lim, backoff = RESOURCES[base]
+        assert container["resources"] == {"requests": {"cpu": cpu_req, "memory": mem_req},
+                                          "limits": {"cpu": cpu_lim, "memory": mem_lim}}
+        assert manifest["spec"]["backoffLimit"] == backoff
+    assert "pk_secret_value_123" not in json.dumps(manifest)
+
+
+def test_dockerfile_matches_the_deployment():
+    text = (ROOT / "Dockerfile").read_text()
+    workdir = re.findall(r"^WORKDIR\s+(\S+)", text, re.M)
+    pull = PREFECT_YAML["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"]
+    assert workdir == [pull]
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", text, re.M), "base image pinned to a patch version"
+    assert re.search(r"^USER 10001", text, re.M) and "ENTRYPOINT" not in text.replace("No ENTRYPOINT", "")
+    deps, code = text.index("COPY pyproject.toml"), text.index("COPY ailog")
+    assert deps < text.index("pip install .") < code, "dependencies are installed in their own cached layer"
+    assert "10001" in json.dumps(TEMPLATE)  # the pod runs as the image's user
+
+
+def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_HOME": str(tmp_path)}
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "prefect"), "--no-prompt", "work-pool", "create", "ailog-kubernetes", "--type",
+                    "kubernetes", "--base-job-template", str(ROOT / "deploy" / "base-job-template.json"),
+                    "--overwrite"], env=env, check=True, capture_output=True, timeout=180)
+    for _ in range(2):  # repeatable
+        out = subprocess.run([str(bin_dir / "prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    async def read():
+        async with get_client() as client:
+            return {d.name: d for d in await client.read_deployments()}
+
+    deployments = asyncio.run(read())
+    assert {"backfill", "backfill-rerun", "regular", "regular-rerun", "publish"} <= set(deployments)
+    regular = deployments["regular"]
+    limit = regular.concurrency_limit or getattr(regular.global_concurrency_limit, "limit", None)
+    assert limit == 1
+    assert regular.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert regular.schedules[0].schedule.cron == "*/15 * * * *"
+    assert deployments["backfill"].parameter_openapi_schema["properties"]["days"]["type"] == "integer"
+    assert deployments["publish"].schedules[0].active is False
