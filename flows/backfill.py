@@ -31,6 +31,18 @@ class BackfillFailed(AilogError):
     """Some days could not be processed; the message lists them and says how to re-run them."""
 
 
+def _prune(db, retention_days: int) -> dict:
+    """Per-window history older than the retention age goes; registries stay."""
+    from datetime import UTC, datetime, timedelta
+
+    from tasks.registries.retention import prune
+
+    with db.connect() as conn:
+        removed = prune(conn, datetime.now(UTC) - timedelta(days=retention_days))
+        conn.commit()
+    return removed
+
+
 @flow(name="backfill", on_failure=[backfill_failed], log_prints=True, retries=0)
 def backfill(days: int = 1, start: date | None = None, end: date | None = None, dry_run: bool = False,
              publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
@@ -77,6 +89,7 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
         ctx.close()
     summary["duration_s"] = round(time.monotonic() - began, 1)
     if summary["successful_days"] and not dry_run:
+        summary["pruned"] = _prune(db, settings.analysis.retention_days)
         steps.deliver_outbox(settings, db)
     if publish and summary["successful_days"]:
         from flows.publish import publish as publish_flow

@@ -60,6 +60,18 @@ def plan_windows(conn, *, minutes: int, at: datetime | None, start: datetime | N
     return windows, warnings
 
 
+def _auto_publish(settings, output_dir: str) -> str:
+    """Optional: the two registry tables to Confluence after each run; failures are non-blocking."""
+    from tasks.publish.confluence.client import ConfluencePublisher
+    from tasks.publish.confluence.pages import publish_tables
+
+    try:
+        return str(publish_tables(ConfluencePublisher(settings.confluence), settings.confluence, output_dir))
+    except Exception as exc:
+        log.warning("Confluence auto-publish failed (non-blocking; the CSVs are in %s): %s", output_dir, exc)
+        return f"failed: {exc}"
+
+
 @flow(name="regular", on_failure=[regular_failed], log_prints=True, retries=0)
 def regular(window: int = 15, at: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
             dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
@@ -115,6 +127,8 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
         summary["exports"] = steps.export_tables(db, outcomes[-1].window.start.date(), output_dir)
         delivery = steps.deliver_outbox(settings, db)
         summary["delivered"] = getattr(delivery, "sent", None)
+        if settings.confluence.configured and settings.confluence.auto_publish_regular:
+            summary["confluence"] = _auto_publish(settings, output_dir)
     elif dry_run:
         for o in outcomes:
             for alert_peak in o.peak_rows:

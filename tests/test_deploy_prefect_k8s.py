@@ -137,3 +137,10 @@ def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
     assert regular.schedules[0].schedule.cron == "*/15 * * * *"
     assert deployments["backfill"].parameter_openapi_schema["properties"]["days"]["type"] == "integer"
     assert deployments["publish"].schedules[0].active is False
+
+
+def test_shipped_kubernetes_manifests_are_valid():
+    for path in sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml")):
+        for manifest in yaml.safe_load_all(path.read_text()):
+            if manifest:
+                kubernetes_validate.validate(manifest, "1.30", strict=True)

@@ -54,6 +54,9 @@ class FakeElasticsearch(FakeServer):
         if request["method"] in ("GET", "HEAD") and url.path == "/":
             return self._json(200, {"name": "fake", "cluster_name": "test", "version": {"number": self.version,
                                     "build_flavor": "default"}, "tagline": "You Know, for Search"})
+        if request["method"] == "GET" and url.path.startswith("/_resolve/index/"):
+            return self._json(200, {"indices": [{"name": "logs-app-2026.11", "attributes": ["open"]}],
+                                    "aliases": [], "data_streams": []})
         if request["method"] == "POST" and url.path.endswith("/_pit"):
             pit = uuid.uuid4().hex
             self.open_pits.add(pit)

@@ -66,6 +66,24 @@ def daily_report_body(report: dict, charts: list[Path]) -> str:
     return "".join(parts)
 
 
+def publish_tables(publisher: ConfluencePublisher, settings: ConfluenceSettings, output_dir: str) -> dict:
+    """Only the Known Errors and Known Peaks pages (the regular phase's optional auto-publish)."""
+    out = Path(output_dir)
+    result = {}
+    for env_name, page_id, title, build, name in (
+            ("CONFLUENCE_KNOWN_ERRORS_PAGE_ID", settings.known_errors_page_id, "Known errors", known_errors_body,
+             "errors_table_latest.csv"),
+            ("CONFLUENCE_KNOWN_PEAKS_PAGE_ID", settings.known_peaks_page_id, "Known peaks", known_peaks_body,
+             "peaks_table_latest.csv")):
+        if not page_id:
+            raise ConfigError(f"{env_name} is not set: give the id of the Confluence page to publish to")
+        path = out / name
+        r = publisher.publish_page(page_id, title, build(path), data_hash=data_hash(path.read_bytes()),
+                                   attachments=[path], page_env=env_name)
+        result[title] = f"version {r.version}" + ("" if r.changed else " (unchanged)")
+    return result
+
+
 def publish_all(publisher: ConfluencePublisher | None, settings: ConfluenceSettings, report: dict, output_dir: str,
                 *, dry_run: bool = False) -> dict:
     """Publish the three pages; unchanged data makes no new version. Returns what happened per page."""
