@@ -19,6 +19,7 @@ from flows.common import (
     push_metrics,
     record_run_end,
     record_run_start,
+    tell,
 )
 from flows.hooks import backfill_failed
 from flows.progress import progress
@@ -43,7 +44,7 @@ def _prune(db, retention_days: int) -> dict:
     return removed
 
 
-@flow(name="backfill", on_failure=[backfill_failed], log_prints=True, retries=0)
+@flow(name="backfill", on_failure=[backfill_failed], log_prints=False, retries=0)
 def backfill(days: int = 1, start: date | None = None, end: date | None = None, dry_run: bool = False,
              publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
     """Analyse whole UTC days (default: yesterday), write the reports and CSVs, then publish as a subflow."""
@@ -81,7 +82,7 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
                 summary["incidents"] += sum(1 for o in outcomes for p in o.peak_rows if p.severity in {"critical", "high"})
                 summary["saved_rows"] += sum(o.problems for o in outcomes)
                 if dry_run:
-                    print(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
+                    tell(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
                           f"{len(outcomes)} windows and write the day's reports to {output_dir}")
                 else:
                     summary["reports"][day.isoformat()] = steps.write_day_reports(db, day, output_dir)
@@ -106,6 +107,6 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
         days_txt = ", ".join(summary["failed_days"])
         raise BackfillFailed(f"backfill failed on {days_txt}; fix the cause and re-run with "
                              f"`ailog backfill --start {summary['failed_days'][0]} --end {summary['failed_days'][-1]}`")
-    print(f"backfill completed: {summary['days_processed']} day(s), {summary['events']} events, "
+    tell(f"backfill completed: {summary['days_processed']} day(s), {summary['events']} events, "
           f"{summary['peaks']} peaks in {summary['duration_s']} s")
     return summary

@@ -13,6 +13,17 @@ from blocks.settings import Settings, load_settings
 log = logging.getLogger("ailog.flows")
 
 
+def tell(message: str) -> None:
+    """Say something to the person running the command (stdout) and to the Prefect UI (the run's log)."""
+    print(message, flush=True)
+    try:
+        from prefect import get_run_logger
+
+        get_run_logger().info(message)
+    except Exception:  # noqa: S110 - outside a run: stdout is enough
+        pass
+
+
 def current_run_id() -> str:
     """The Prefect flow-run id when there is one, so runs in the DB and in the UI match."""
     try:

@@ -22,6 +22,7 @@ from flows.common import (
     push_metrics,
     record_run_end,
     record_run_start,
+    tell,
 )
 from tasks import steps
 
@@ -42,7 +43,7 @@ def load_or_build_report(db, day: date, output_dir: str, dry_run: bool) -> dict:
     return orjson.loads(path.read_bytes())
 
 
-@flow(name="publish", log_prints=True, retries=0)
+@flow(name="publish", log_prints=False, retries=0)
 def publish(day: date | None = None, dry_run: bool = False, output_dir: str = "reports") -> dict:
     """Publish one day (default: yesterday)."""
     began = time.monotonic()
@@ -72,7 +73,7 @@ def publish(day: date | None = None, dry_run: bool = False, output_dir: str = "r
     if notifications_enabled(settings):
         message = messages.daily_report(report, confluence_url)
         if dry_run:
-            print(f"[dry run] would send the daily report to Teams: {orjson.dumps(message).decode()[:2000]}")
+            tell(f"[dry run] would send the daily report to Teams: {orjson.dumps(message).decode()[:2000]}")
             summary["teams"] = "dry run"
         else:
             with db.connect() as conn:

@@ -18,6 +18,7 @@ from flows.common import (
     push_metrics,
     record_run_end,
     record_run_start,
+    tell,
 )
 from flows.hooks import regular_failed
 from flows.progress import progress
@@ -72,7 +73,7 @@ def _auto_publish(settings, output_dir: str) -> str:
         return f"failed: {exc}"
 
 
-@flow(name="regular", on_failure=[regular_failed], log_prints=True, retries=0)
+@flow(name="regular", on_failure=[regular_failed], log_prints=False, retries=0)
 def regular(window: int = 15, at: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
             dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
     """Process the due windows in order, exactly as live runs would (alerts included), then export the CSVs."""
@@ -133,10 +134,10 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
         for o in outcomes:
             for alert_peak in o.peak_rows:
                 if alert_peak.alerted:
-                    print(f"[dry run] would alert Teams: {alert_peak.kind} of {alert_peak.problem_id} in {alert_peak.app}")
+                    tell(f"[dry run] would alert Teams: {alert_peak.kind} of {alert_peak.problem_id} in {alert_peak.app}")
     summary["duration_s"] = round(time.monotonic() - began, 1)
     record_run_end(db, run_id, "completed", summary, None, dry_run)
     push_metrics(settings, "regular", "completed", summary["duration_s"], summary)
-    print(f"regular phase: {summary['windows']} window(s), {summary['events']} events, {summary['peaks']} peaks, "
+    tell(f"regular phase: {summary['windows']} window(s), {summary['events']} events, {summary['peaks']} peaks, "
           f"{summary['alerts']} critical alert(s)")
     return summary

@@ -90,6 +90,11 @@ def publish_all(publisher: ConfluencePublisher | None, settings: ConfluenceSetti
     settings.require_pages()
     out = Path(output_dir)
     errors_csv, peaks_csv = out / "errors_table_latest.csv", out / "peaks_table_latest.csv"
+    if dry_run and not (errors_csv.exists() and peaks_csv.exists()):
+        print(f"[dry run] would publish the daily report {report['date']} to page {settings.daily_report_page_id} and "
+              f"the Known Errors / Known Peaks tables to pages {settings.known_errors_page_id} / "
+              f"{settings.known_peaks_page_id} (their CSVs are written by a real run)")
+        return {"pages": "dry run"}
     for f in (errors_csv, peaks_csv):
         if not f.exists():
             raise ConfigError(f"{f} does not exist: run the backfill (or `ailog publish`) to write it first")
