@@ -21,15 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 DATASETS = ["Apache", "BGL", "HDFS", "HPC", "Hadoop", "OpenStack", "Spark", "Thunderbird"]
 
 
-def ga(pred: list[str], truth: list[str]) -> float:
-    by_p, by_t = collections.defaultdict(set), collections.defaultdict(set)
-    for i, (p, t) in enumerate(zip(pred, truth, strict=True)):
-        by_p[p].add(i)
-        by_t[t].add(i)
-    return sum(1 for i, (p, t) in enumerate(zip(pred, truth, strict=True)) if by_p[p] == by_t[t]) / len(truth)
+from tasks.grouping.evaluation import grouping_accuracy as ga  # noqa: E402
 
 
 def load(data: Path, ds: str) -> tuple[list[str], list[str]]:

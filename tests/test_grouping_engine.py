@@ -3,7 +3,6 @@ the `ailog group` contract and accuracy on real labelled logs."""
 
 from __future__ import annotations
 
-import collections
 import csv
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tasks.grouping import GroupingEngine, load_engine, save_engine
+from tasks.grouping.evaluation import grouping_accuracy
 from tasks.grouping.masking import mask
 from tasks.grouping.rules import parse_rules
 from tasks.grouping.stacktrace import parse_trace
@@ -167,14 +167,6 @@ def test_group_command_one_line_per_input_line_in_order(tmp_path):
     assert run_group("", str(f)) == out
 
 
-def _ga(pred: list[str], truth: list[str]) -> float:
-    by_p, by_t = collections.defaultdict(set), collections.defaultdict(set)
-    for i, (p, t) in enumerate(zip(pred, truth, strict=True)):
-        by_p[p].add(i)
-        by_t[t].add(i)
-    return sum(1 for i, (p, t) in enumerate(zip(pred, truth, strict=True)) if by_p[p] == by_t[t]) / len(truth)
-
-
 @pytest.mark.skipif(not LOGHUB.is_dir(), reason=f"labelled Loghub data not found at {LOGHUB}")
 def test_grouping_accuracy_on_loghub():
     """One configuration for all datasets; the command itself is measured (bench/ has the comparison)."""
@@ -184,7 +176,7 @@ def test_grouping_accuracy_on_loghub():
             rows = list(csv.DictReader(fh))
         out = run_group("\n".join(r["Content"] for r in rows) + "\n")
         assert len(out) == len(rows)
-        scores[ds] = _ga([line.split("\t")[0] for line in out], [r["EventId"] for r in rows])
+        scores[ds] = grouping_accuracy([line.split("\t")[0] for line in out], [r["EventId"] for r in rows])
     mean = sum(scores.values()) / len(scores)
     assert mean >= 0.92, scores
     assert min(scores.values()) >= 0.85, scores

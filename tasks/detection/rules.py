@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from ailog.errors import ConfigError
+from ailog.yaml_file import read_yaml
 
 LEVELS = ("critical", "high", "medium", "low")
 
@@ -111,11 +112,4 @@ def load_detection_rules(path: Path | str | None) -> DetectionRules:
     base = default_rules()
     if path is None:
         return base
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read detection rules {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"detection rules {path} are not valid YAML: {str(exc).splitlines()[0]}") from None
-    return _parse(data, str(path), base)
+    return _parse(read_yaml(path, "detection rules") or {}, str(path), base)

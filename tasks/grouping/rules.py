@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ailog.errors import ConfigError
+from ailog.yaml_file import read_yaml
 
 CONDITIONS = ("message_regex", "error_type", "app", "namespace")
 VARIABLES = {"{{ app }}": "app", "{{ error_type }}": "error_type", "{{ namespace }}": "namespace",
@@ -91,11 +90,4 @@ def parse_rules(data: object, origin: str = "fingerprint rules") -> FingerprintR
 
 
 def load_fingerprint_rules(path: Path | str) -> FingerprintRules:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read fingerprint rules {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"fingerprint rules {path} are not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_rules(data, str(path))
+    return parse_rules(read_yaml(path, "fingerprint rules"), str(path))

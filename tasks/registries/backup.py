@@ -13,6 +13,7 @@ import psycopg
 import yaml
 
 from ailog.errors import AilogError
+from ailog.yaml_file import read_yaml
 
 FORMAT = "ailog-registries/1"
 TABLES = {
@@ -80,11 +81,4 @@ def write_backup(conn: psycopg.Connection, path: Path | str) -> dict[str, int]:
 
 
 def read_backup(conn: psycopg.Connection, path: Path | str) -> dict[str, int]:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise AilogError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise AilogError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return import_registries(conn, data, str(path))
+    return import_registries(conn, read_yaml(path, "registry backup", AilogError), str(path))
