@@ -9,6 +9,7 @@ from datetime import date
 from prefect import flow
 
 from ailog.errors import AilogError
+from ailog.ops.logging import configure_logging
 from flows.analysis import day_window, prepare_context, windows_between
 from flows.common import (
     current_run_id,
@@ -49,6 +50,7 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
              publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
     """Analyse whole UTC days (default: yesterday), write the reports and CSVs, then publish as a subflow."""
     began = time.monotonic()
+    configure_logging("backfill")
     day_list = days_to_process(days if not (start or end) else None, parse_day(start, "start"),
                                parse_day(end, "end"), logical_today())
     settings, db = open_state(dry_run)

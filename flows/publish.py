@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 from prefect import flow
 
+from ailog.ops.logging import configure_logging
 from flows.common import (
     current_run_id,
     logical_today,
@@ -47,6 +48,7 @@ def load_or_build_report(db, day: date, output_dir: str, dry_run: bool) -> dict:
 def publish(day: date | None = None, dry_run: bool = False, output_dir: str = "reports") -> dict:
     """Publish one day (default: yesterday)."""
     began = time.monotonic()
+    configure_logging("publish")
     day = parse_day(day, "date") or (logical_today() - timedelta(days=1))
     settings, db = open_state(dry_run)
     run_id = current_run_id()

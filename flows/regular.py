@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from prefect import flow
 
 from ailog.errors import AilogError
+from ailog.ops.logging import configure_logging
 from flows.analysis import Window, align_down, describe_windows, prepare_context, windows_between
 from flows.common import (
     current_run_id,
@@ -78,6 +79,7 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
             dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
     """Process the due windows in order, exactly as live runs would (alerts included), then export the CSVs."""
     began = time.monotonic()
+    configure_logging("regular")
     at, start, end = parse_instant(at, "at"), parse_instant(start, "start"), parse_instant(end, "end")
     settings, db = open_state(dry_run)
     from tasks.source import open_source
