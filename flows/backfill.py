@@ -102,6 +102,9 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
         summary["publish"] = "completed" if state.is_completed() else f"failed: {state.message}"
         if not state.is_completed():
             log.warning("publishing failed (the backfill itself succeeded): %s", state.message)
+    from flows.artifacts import leave_artifacts
+
+    leave_artifacts("backfill", summary)
     outcome = "failed" if summary["failed_days"] else "completed"
     record_run_end(db, run_id, outcome, summary, None, dry_run)
     push_metrics(settings, "backfill", outcome, summary["duration_s"], summary)

@@ -87,6 +87,9 @@ def publish(day: date | None = None, dry_run: bool = False, output_dir: str = "r
                 log.warning("Teams delivery incomplete (non-blocking): %s message(s) stay queued for the next run",
                             delivery.pending)
     summary["duration_s"] = round(time.monotonic() - began, 1)
+    from flows.artifacts import leave_artifacts
+
+    leave_artifacts("publish", summary, report, settings)
     record_run_end(db, run_id, "completed", summary, None, dry_run)
     push_metrics(settings, "publish", "completed", summary["duration_s"], summary)
     return summary

@@ -138,6 +138,9 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
                 if alert_peak.alerted:
                     tell(f"[dry run] would alert Teams: {alert_peak.kind} of {alert_peak.problem_id} in {alert_peak.app}")
     summary["duration_s"] = round(time.monotonic() - began, 1)
+    from flows.artifacts import leave_artifacts
+
+    leave_artifacts("regular", summary)
     record_run_end(db, run_id, "completed", summary, None, dry_run)
     push_metrics(settings, "regular", "completed", summary["duration_s"], summary)
     tell(f"regular phase: {summary['windows']} window(s), {summary['events']} events, {summary['peaks']} peaks, "

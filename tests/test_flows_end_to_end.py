@@ -102,6 +102,10 @@ def test_backfill_regular_rerun_and_dry_run(prefect_api, env, logs):
     from flows.publish import publish
 
     publish(day=START + timedelta(days=1), output_dir=str(out))  # the regular phase changed the latest tables
+    from prefect.artifacts import Artifact
+
+    assert Artifact.get("ailog-top-problems") is not None and Artifact.get("ailog-publish-summary") is not None
+    assert Artifact.get("ailog-confluence-known-peaks") is not None
     versions = [wiki.versions(p) for p in ("1", "2", "3")]
     publish(day=START + timedelta(days=1), output_dir=str(out))  # the same data again: no new page versions
     assert [wiki.versions(p) for p in ("1", "2", "3")] == versions
