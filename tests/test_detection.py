@@ -197,3 +197,17 @@ def test_rules_yaml_overrides_and_rejects_bad_input():
         _parse({"thresholds": {"spike_min_cnt": 5}}, "test", default_rules())
     with pytest.raises(ConfigError, match="level"):
         _parse({"severity": [{"level": "urgent"}]}, "test", default_rules())
+
+
+def test_several_problems_of_one_app_rising_together_are_judged_together(db):
+    keys = [("S1", "ledger"), ("S2", "ledger"), ("S3", "ledger")]
+    with db.connect() as conn:
+        t = history(conn, 4, {k: 1 for k in keys})
+        store(conn, t, {k: 22 for k in keys})
+        result = detect(conn, t)
+        assert sorted(p.severity for p in result.peaks if p.kind == "spike") == ["high", "high", "high"]
+        (group,) = [p for p in result.peaks if p.kind == "cascade"]
+        assert group.app == "ledger" and group.count == 66 and group.severity == "critical"
+        assert len(result.alerts) == 1 and result.alerts[0].apps == ["ledger"]
+        store(conn, t + STEP, {k: 25 for k in keys})  # still going: the same incident, no second alert
+        assert detect(conn, t + STEP).alerts == []

@@ -111,8 +111,9 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         peaks.append(p)
 
     cascade = _cascade(peaks, window, rules)
-    result = DetectionResult(peaks=[*peaks, *([cascade] if cascade else [])])
-    _alert(conn, result, window, rules, mode, muted, cascade, data, templates, first_seen)
+    groups = [] if cascade else _app_groups(peaks, window, rules)
+    result = DetectionResult(peaks=[*peaks, *([cascade] if cascade else []), *groups])
+    _alert(conn, result, window, rules, mode, muted, [g for g in (cascade, *groups) if g], data, templates, first_seen)
     _write_peaks(conn, window, result.peaks)
     learn_known_peaks(conn, window.start, [(p.problem_id, p.app, p.start) for p in peaks if p.kind in ("spike", "burst")],
                       min_days=int(rules.t("known_peak_min_days")), tolerance=int(rules.t("known_peak_tolerance_minutes")))
@@ -156,13 +157,43 @@ def _cascade(peaks: list[Peak], window: Window, rules: DetectionRules) -> Peak |
     return cascade
 
 
+def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> list[Peak]:
+    """Several problems of one application rising in the same window are one incident (one failing
+    dependency throws several error types): judged on their combined size, alerted once. Only created when
+    the combination is more severe than every member alone."""
+    by_app: dict[str, list[Peak]] = {}
+    for p in peaks:
+        if not p.known:
+            by_app.setdefault(p.app, []).append(p)
+    groups = []
+    rank = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+    for app, members in sorted(by_app.items()):
+        if len(members) < 2:
+            continue
+        total = sum(p.count for p in members)
+        expected = sum(p.baseline for p in members)
+        ratio = total / max(expected, 0.05)
+        level, rule_name = rules.classify(kind="spike", count=total, ratio=ratio, apps=1, error_type=None, text="")
+        if rank[level] <= max(rank[p.severity] for p in members):
+            continue
+        top = max(members, key=lambda p: (p.count - p.baseline, p.problem_id))
+        group = Peak(peak_id=peak_id(f"group:{app}", app, "cascade", window.start), problem_id=top.problem_id, app=app,
+                     kind="cascade", start=min(p.start for p in members), end=max(p.end for p in members), count=total,
+                     baseline=round(expected, 3), ratio=round(ratio, 2), severity=level,
+                     reasons=[f"{len(members)} problems of {app} rising together", f"severity rule: {rule_name}"],
+                     explanation=[{"field": "app", "value": app, "share": 1.0}, *top.explanation[:2]])
+        group.members = [{"problem_id": p.problem_id, "app": p.app, "kind": p.kind, "count": p.count} for p in members]
+        groups.append(group)
+    return groups
+
+
 def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules, mode: str, muted: set[str],
-           cascade: Peak | None, data, templates: dict, first_seen: dict) -> None:
+           groups: list[Peak], data, templates: dict, first_seen: dict) -> None:
     cooldown = timedelta(minutes=rules.alerting["cooldown_minutes"])
     worse = rules.alerting["worse_factor"]
     quiet = timedelta(minutes=rules.alerting["close_after_quiet_minutes"])
     close_quiet_incidents(conn, window.start, quiet)
-    members = {(m["problem_id"], m["app"]) for m in cascade.members} if cascade else set()
+    members = {(m["problem_id"], m["app"]): g for g in groups for m in g.members}
     for p in result.peaks:
         if p.kind != "cascade" and (p.problem_id, p.app) in members:
             continue  # the cascade speaks for its members
@@ -181,19 +212,22 @@ def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules,
             incident_id=p.incident_id, alert_number=number, problem_id=p.problem_id,
             template=templates.get(p.problem_id, ""), kind=p.kind, severity=p.severity, count=p.count,
             baseline=p.baseline, ratio=p.ratio,
-            apps=[m["value"] for m in p.explanation] if p.kind == "cascade" else [p.app], pods=pods,
+            apps=sorted({m["app"] for m in p.members}) if p.kind == "cascade" else [p.app], pods=pods,
             explanation=p.explanation, explanation_text=describe(p.explanation), first_seen=iso_z(fs) if fs else None,
             sample_message=data.samples.get(p.problem_id, "")[:2000], events_since_last_alert=since,
             window=window_label(window.start, window.end), reasons=p.reasons,
             members=p.members))
     for p in result.peaks:
-        if p.kind != "cascade" and (p.problem_id, p.app) in members and cascade is not None:
-            p.incident_id = cascade.incident_id
+        if p.kind != "cascade" and (p.problem_id, p.app) in members:
+            p.incident_id = members[(p.problem_id, p.app)].incident_id
 
 
 def _cascade_key(p: Peak) -> Peak:
-    """The cascade's incident is keyed on a fixed pseudo problem/app, so consecutive windows extend it."""
-    proxy = Peak(peak_id=p.peak_id, problem_id="cascade", app="*", kind="cascade", start=p.start, end=p.end,
+    """A cascade's incident is keyed on a fixed pseudo problem/app (one per application for a group within one
+    application), so consecutive windows extend it instead of opening new incidents."""
+    apps = {m["app"] for m in p.members}
+    problem, app = (f"group:{next(iter(apps))}", next(iter(apps))) if len(apps) == 1 else ("cascade", "*")
+    proxy = Peak(peak_id=p.peak_id, problem_id=problem, app=app, kind="cascade", start=p.start, end=p.end,
                  count=p.count, baseline=p.baseline, ratio=p.ratio, severity=p.severity)
     return proxy
 
