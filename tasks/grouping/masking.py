@@ -18,7 +18,7 @@ _EDGES = re.compile(r"^([\[\(\{\"',;=<]*)(.*?)([\]\)\}\"',;:.>]*)$")
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PATH = re.compile(r"(?:[\w.*<>-]*/){2,}[\w.$~%+*<>-]*/?|/[\w.$~%+-]+")
-_QUOTED = re.compile(r"'[^']+'")
+_QUOTED = re.compile(r"'[^']+'|\"[^\"]+\"")
 
 
 _URL_ANY = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
@@ -29,9 +29,9 @@ def mask_tokens(message: str) -> list[str]:
     if "://" in message:
         message = _URL_ANY.sub("<URL>", message)
     tokens = _DIGIT_RUN.sub(WILDCARD, message).split()
-    if "/" in message or "@" in message or "'" in message:
+    if "/" in message or "@" in message or "'" in message or '"' in message:
         for i, tok in enumerate(tokens):
-            if "/" in tok or "@" in tok or "'" in tok:
+            if "/" in tok or "@" in tok or "'" in tok or '"' in tok:
                 tokens[i] = _mask_wordy(tok)
     return tokens
 
@@ -39,7 +39,7 @@ def mask_tokens(message: str) -> list[str]:
 def _mask_wordy(token: str) -> str:
     m = _EDGES.match(token)
     head, core, tail = m.groups() if m else ("", token, "")
-    if "'" in token and _QUOTED.fullmatch(token.strip(",.;:()[]")):
+    if ("'" in token or '"' in token) and _QUOTED.fullmatch(token.strip(",.;:()[]")):
         return WILDCARD
     if not core:
         return token
