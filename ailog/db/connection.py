@@ -21,6 +21,7 @@ class Database:
     def __init__(self, settings: DatabaseSettings, home: Path | None = None) -> None:
         self.settings = settings
         self.home = home
+        self.is_embedded = settings.embedded  # stays true once the embedded server's socket is filled in
         self._embedded = None
 
     # -- connection parameters -------------------------------------------------------------------
@@ -39,12 +40,7 @@ class Database:
                 port=self._embedded.port,
                 ddl_user=self.settings.ddl_user or SUPERUSER,
             )
-            self._embedded_marker = True
         return self.settings
-
-    @property
-    def is_embedded(self) -> bool:
-        return getattr(self, "_embedded_marker", False) or self.settings.embedded
 
     def conninfo(self, *, ddl: bool = False, dbname: str | None = None) -> dict:
         s = self._resolve()
