@@ -114,10 +114,14 @@ class Stack:
             time.sleep(1)
         raise RuntimeError(f"the Prefect server did not start; see {self.base / 'prefect-server.log'}")
 
-    # -- the work pool standing in for Kubernetes ---------------------------------------------------------------------
+    # -- the image and the work pool standing in for Kubernetes --------------------------------------------------------
+    def build_image(self) -> Path:
+        """The stand-in for `docker build`: the code the image holds under /opt/ailog (DEPLOYMENT.md step 1)."""
+        return copy_code(self.base / "code")
+
     def create_pool(self) -> None:
         """A process pool whose job command is the Job's command inside the pod sandbox, with the Job's env."""
-        code = copy_code(self.base / "code")
+        code = self.base / "code"
         template = json.loads(self.prefect("work-pool", "get-default-base-job-template", "--type", "process").stdout)
         pod = [str(ROOT / "deploy" / "local" / "pod.sh"), self._bin("prefect"), "flow-run", "execute"]
         props = template["variables"]["properties"]
@@ -242,6 +246,7 @@ def main() -> int:  # pragma: no cover - the operator's way in; the test covers 
                               "CONFLUENCE_URL": wiki.url, "CONFLUENCE_USERNAME": "svc", "CONFLUENCE_PASSWORD": "pw",
                               "CONFLUENCE_DAILY_REPORT_PAGE_ID": "1", "CONFLUENCE_KNOWN_ERRORS_PAGE_ID": "2",
                               "CONFLUENCE_KNOWN_PEAKS_PAGE_ID": "3"})
+        stack.build_image()
         stack.start_postgres()
         print(stack.pod("ailog", "db", "migrate").stdout)
         stack.start_prefect_server()
