@@ -147,7 +147,15 @@ def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
     assert limit == 1
     assert regular.concurrency_options.collision_strategy.value == "CANCEL_NEW"
     assert regular.schedules[0].schedule.cron == "*/15 * * * *"
-    assert deployments["backfill"].parameter_openapi_schema["properties"]["days"]["type"] == "integer"
+    backfill_params = deployments["backfill-rerun"].parameter_openapi_schema["properties"]
+    assert backfill_params["days"]["type"] == "integer" and backfill_params["days"]["minimum"] == 1
+    # the Prefect UI's run form explains every parameter; a single day is one parameter
+    for name in ("day", "start", "end", "dry_run", "publish", "output_dir"):
+        assert backfill_params[name].get("description"), name
+    regular_params = deployments["regular-rerun"].parameter_openapi_schema["properties"]
+    assert regular_params["at"].get("description") and regular_params["window"]["maximum"] == 60
+    assert deployments["publish"].parameter_openapi_schema["properties"]["day"].get("description")
+    assert all(d.enforce_parameter_schema for d in deployments.values())
     assert deployments["publish"].schedules[0].active is False
 
 
