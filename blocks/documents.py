@@ -70,18 +70,14 @@ def _block_values(section: str, settings: Any) -> dict | None:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def blocks_from_env(env: dict[str, str] | None = None) -> dict[str, str]:
+def blocks_from_env(env: dict[str, str] | None = None, *, sections: tuple[str, ...] | None = None) -> dict[str, str]:
     """Create or update one block document per configured section from the environment variables."""
     env = dict(os.environ if env is None else env)
-    from_env = {
-        "database": database_from_env(env),
-        "elasticsearch": elasticsearch_from_env(env),
-        "teams": teams_from_env(env),
-        "confluence": confluence_from_env(env),
-        "reports": reports_from_env(env),
-    }
+    readers = {"database": database_from_env, "elasticsearch": elasticsearch_from_env, "teams": teams_from_env,
+               "confluence": confluence_from_env, "reports": reports_from_env}
     result = {}
-    for section, settings in from_env.items():
+    for section in sections or tuple(readers):
+        settings = readers[section](env)
         values = _block_values(section, settings)
         name = document_name(section, env)
         if values is None:

@@ -122,7 +122,8 @@ def test_regular_rerun_at_a_window_end(world):
     expected = sum(1 for d in world["docs"]
                    if AT - timedelta(minutes=15) <= datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00")) < AT)
     assert rows == [(expected,)]
-    assert _sql(stack, "SELECT value FROM watermarks WHERE name = 'regular'") == [(AT,)]
+    # the watermark reached AT (or later: under load the `regular` cron may already have fired after this window)
+    assert _sql(stack, "SELECT value FROM watermarks WHERE name = 'regular'")[0][0] >= AT
 
 
 def test_a_failing_run_in_the_pod_sends_its_hook_alert(world):
