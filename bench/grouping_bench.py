@@ -1,7 +1,7 @@
 """Grouping benchmark: `ailog group` (the real command, as a subprocess) against Drain3 (defaults and generic
 masks) on the same messages in one run. Prints Grouping Accuracy per dataset and throughput.
 
-    python bench/grouping_bench.py [--data ../shared/data/loghub2k] [--repeat 10] [--drain3-python PATH]
+    python bench/grouping_bench.py [--data tests/data/loghub2k] [--repeat 10] [--drain3-python PATH]
 
 Throughput: all datasets concatenated, repeated --repeat times (steady state, like Drain3's published
 figure), timed inside each engine's process (our command's start-up time is measured separately on empty
@@ -60,7 +60,7 @@ def ensure_drain3(path: str | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "loghub2k"))
+    ap.add_argument("--data", default=str(ROOT / "tests" / "data" / "loghub2k"))
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--drain3-python", default=None)
     args = ap.parse_args()

@@ -18,7 +18,7 @@ from tasks.grouping.rules import parse_rules
 from tasks.grouping.stacktrace import parse_trace
 from tasks.models import LogEvent
 
-LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub2k"
+LOGHUB = Path(__file__).resolve().parent / "data" / "loghub2k"
 DATASETS = ["Apache", "BGL", "HDFS", "HPC", "Hadoop", "OpenStack", "Spark", "Thunderbird"]
 
 JAVA = """java.lang.IllegalStateException: Transfer 8812 failed
