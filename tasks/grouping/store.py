@@ -12,7 +12,6 @@ import logging
 import psycopg
 
 from tasks.grouping.engine import GroupingEngine
-from tasks.grouping.miner import Cluster
 from tasks.grouping.rules import FingerprintRules
 
 log = logging.getLogger("ailog.grouping.store")
@@ -23,13 +22,7 @@ def load_engine(conn: psycopg.Connection, rules: FingerprintRules | None = None)
     miner = engine.miner
     rows = conn.execute("SELECT template_key, problem_id, template FROM grouping_templates ORDER BY created_at, template_key")
     for key, problem_id, template in rows:
-        cluster = miner.clusters.get(problem_id)
-        if cluster is None:
-            cluster = Cluster(problem_id=problem_id, tokens=template.split(), changed=False)
-            miner.clusters[problem_id] = cluster
-            miner.buckets.setdefault(miner._bucket(cluster.tokens), []).append(cluster)
-        cluster.keys.add(key)
-        miner.by_key[key] = cluster
+        miner.restore(problem_id, template, key)
     for alias_id, problem_id in conn.execute("SELECT alias_id, problem_id FROM problem_aliases"):
         miner.aliases[alias_id] = problem_id
     engine.saved_keys = set(miner.by_key)
