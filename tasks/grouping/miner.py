@@ -263,9 +263,24 @@ class TemplateMiner:
                 bucket.size += 1
                 self._index(bucket, cluster)
                 self._touch(bucket, cluster)
+        elif not cluster.overflow:
+            self._prefer_general(cluster, template.split())
         cluster.keys.add(key)
         self.by_key[key] = cluster
         return cluster
+
+    def _prefer_general(self, cluster: Cluster, tokens: list[str]) -> None:
+        """Rows of one problem stored with different templates (written before a merge generalised it):
+        the most general one is the problem's template."""
+        if len(tokens) != len(cluster.tokens) or _rank_tokens(tokens) <= _rank_tokens(cluster.tokens):
+            return
+        bucket = self.buckets.get(self._bucket_key(cluster.tokens))
+        if bucket is None or self._bucket_key(tokens) != self._bucket_key(cluster.tokens):
+            return
+        self._unindex(bucket, cluster)
+        cluster.tokens = tokens
+        cluster.changed = True
+        self._index(bucket, cluster)
 
     # -- word variables ---------------------------------------------------------------------------
     def _note_siblings(self, bucket: _Bucket, cluster: Cluster) -> Cluster:
@@ -371,4 +386,8 @@ class TemplateMiner:
 
 
 def _rank(cluster: Cluster) -> tuple[int, int]:
-    return (sum(1 for t in cluster.tokens if is_param(t)), -cluster.seq)
+    return (_rank_tokens(cluster.tokens), -cluster.seq)
+
+
+def _rank_tokens(tokens: list[str]) -> int:
+    return sum(1 for t in tokens if is_param(t))

@@ -43,11 +43,6 @@ def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
             cur.executemany("INSERT INTO grouping_templates (template_key, problem_id, template, token_count)"
                             " VALUES (%s, %s, %s, %s) ON CONFLICT (template_key) DO NOTHING", new_rows)
             written += len(new_rows)
-        changed = [c for c in miner.clusters.values() if c.changed]
-        if changed:
-            cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
-                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
-            written += len(changed)
         new_aliases = [(a, miner.resolve(a)) for a in miner.aliases if a not in saved_aliases]
         if new_aliases:
             cur.executemany("INSERT INTO problem_aliases (alias_id, problem_id) VALUES (%s, %s)"
@@ -55,6 +50,12 @@ def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
             cur.executemany("UPDATE grouping_templates SET problem_id = %s WHERE problem_id = %s",
                             [(target, alias) for alias, target in new_aliases])
             written += len(new_aliases)
+        # after the aliases: the rows just moved to a survivor take its (generalised) template too
+        changed = [c for c in miner.clusters.values() if c.changed]
+        if changed:
+            cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
+                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
+            written += len(changed)
     for c in miner.clusters.values():
         c.changed = False
     engine.saved_keys = saved_keys | {r[0] for r in new_rows}
