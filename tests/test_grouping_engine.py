@@ -91,7 +91,8 @@ def test_one_word_difference_is_not_merged():
 def test_variable_words_become_a_wildcard_and_old_ids_stay_valid():
     engine = GroupingEngine()
     first = engine.group_message("Invalid user admin from 10.0.0.1").problem_id
-    for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres"]:
+    # evidence, not a count of five: ten messages, each with a name not seen before
+    for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres", "nagios", "backup", "deploy"]:
         engine.group_message(f"Invalid user {name} from 10.0.0.2")
     merged = engine.group_message("Invalid user root from 10.0.0.3")
     assert merged.template == "Invalid user <*> from <*>"
@@ -139,7 +140,7 @@ def test_template_store_gives_the_same_ids_to_every_pod(db):
         assert [pod2.group_message(m).problem_id for m in lines] == ids
         assert save_engine(conn, pod2) == 0  # nothing new
         # an alias written by one pod resolves in the next
-        for name in ["oracle", "test", "guest", "pi", "ubuntu"]:
+        for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres", "nagios", "backup", "deploy", "git"]:
             pod2.group_message(f"Invalid user {name} from 10.0.0.2")
         save_engine(conn, pod2)
         conn.commit()

@@ -100,7 +100,7 @@ def _getter(keep: tuple[int, ...]) -> itemgetter:
 
 class TemplateMiner:
     def __init__(self, similarity: float = 0.5, min_constant: int = 1, word_variable_after: int = 5, *,
-                 word_spread: float = 0.2, scan_limit: int = SCAN_LIMIT, bucket_cap: int = BUCKET_CAP) -> None:
+                 word_spread: float = 0.5, scan_limit: int = SCAN_LIMIT, bucket_cap: int = BUCKET_CAP) -> None:
         self.similarity = similarity
         self.min_constant = min_constant
         self.word_variable_after = word_variable_after
@@ -254,7 +254,9 @@ class TemplateMiner:
             overflow = template.endswith(" " + OVERFLOW_MARK)
             tokens = template.removesuffix(" " + OVERFLOW_MARK).split()
             self._seq += 1
-            cluster = Cluster(problem_id=problem_id, tokens=tokens, changed=False, overflow=overflow, seq=self._seq)
+            # size 1: a stored template was seen at least once (evidence for word variables, see _evident)
+            cluster = Cluster(problem_id=problem_id, tokens=tokens, size=1, changed=False, overflow=overflow,
+                              seq=self._seq)
             self.clusters[problem_id] = cluster
             bucket = self.buckets.setdefault(self._bucket_key(tokens), _Bucket())
             if overflow:
@@ -318,15 +320,22 @@ class TemplateMiner:
         return cluster
 
     def _evident(self, group: SiblingGroup) -> bool:
-        """Many distinct values at every varying position, and few repeats: a variable, not a choice of
-        meaning (`read`/`write`, `declined`/`approved` take two values and keep repeating them)."""
+        """Many distinct values at every varying position, most of them seen once: a variable, not a choice
+        of meaning. (`read`/`write`, `declined`/`approved` take a few values and keep repeating them; the
+        share of messages whose value was new — the Good–Turing estimate that the next value will be new —
+        stays low for them and near 1 for names.)"""
         members = [m for m in group.members.values() if m.problem_id in self.clusters]
         if len(members) < self.word_variable_after:
             return False
         messages = sum(m.size for m in members)
+        if messages < 2 * self.word_variable_after:
+            return False  # judged on enough messages: a few values can all look new at first
         for pos in group.positions:
-            distinct = len({m.tokens[pos] for m in members})
-            if distinct < self.word_variable_after or distinct < self.word_spread * messages:
+            seen: dict[str, int] = {}
+            for m in members:
+                seen[m.tokens[pos]] = seen.get(m.tokens[pos], 0) + m.size
+            once = sum(1 for n in seen.values() if n == 1)
+            if len(seen) < self.word_variable_after or once < self.word_spread * messages:
                 return False
         return True
 
