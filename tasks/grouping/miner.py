@@ -113,6 +113,8 @@ class TemplateMiner:
         self.aliases: dict[str, str] = {}  # merged-away problem id -> surviving id
         self._groups: OrderedDict[tuple, SiblingGroup] = OrderedDict()
         self._seq = 0
+        self.fresh_keys: list[str] = []  # keys learned since the store last saved (tasks.grouping.store)
+        self.fresh_aliases: list[str] = []
 
     # -- index ------------------------------------------------------------------------------------
     def _bucket_key(self, tokens: list[str]) -> tuple:
@@ -201,10 +203,14 @@ class TemplateMiner:
         if best is None:
             return self._new_cluster(bucket, key, tokens)
         self._touch(bucket, best)
-        best.keys.add(key)
         best.size += 1
-        self.by_key[key] = best
+        self._record(key, best)
         return best
+
+    def _record(self, key: str, cluster: Cluster) -> None:
+        self.by_key[key] = cluster
+        cluster.keys.add(key)
+        self.fresh_keys.append(key)
 
     def _generalise(self, bucket: _Bucket, cluster: Cluster, tokens: list[str]) -> None:
         merged = [a if a == b else (a if is_param(a) else WILDCARD) for a, b in zip(cluster.tokens, tokens, strict=True)]
@@ -222,16 +228,14 @@ class TemplateMiner:
     def _new_cluster(self, bucket: _Bucket, key: str, tokens: list[str]) -> Cluster:
         if bucket.size >= self.bucket_cap:
             cluster = self._overflow(bucket, tokens)
-            cluster.keys.add(key)
             cluster.size += 1
-            self.by_key[key] = cluster
+            self._record(key, cluster)
             return cluster
         self._seq += 1
         cluster = Cluster(problem_id=problem_id_for(key), tokens=list(tokens), seq=self._seq)
         self.clusters[cluster.problem_id] = cluster
-        cluster.keys.add(key)
         cluster.size += 1
-        self.by_key[key] = cluster
+        self._record(key, cluster)
         bucket.size += 1
         self._index(bucket, cluster)
         survivor = self._note_siblings(bucket, cluster)
@@ -357,6 +361,7 @@ class TemplateMiner:
         survivor.keys |= other.keys
         survivor.size += other.size
         self.aliases[other.problem_id] = survivor.problem_id
+        self.fresh_aliases.append(other.problem_id)
         self.clusters.pop(other.problem_id, None)
         self._unindex(bucket, other)
         bucket.recent.pop(other.problem_id, None)
@@ -364,8 +369,7 @@ class TemplateMiner:
     def attach(self, key: str, cluster: Cluster) -> None:
         """Map one more masked key to a cluster (another shape of the same error)."""
         if key not in self.by_key:
-            self.by_key[key] = cluster
-            cluster.keys.add(key)
+            self._record(key, cluster)
 
     def merge(self, survivor: Cluster, other: Cluster) -> None:
         """Make `other` an alias of `survivor` (its keys and count move; its id stays valid)."""

@@ -25,25 +25,24 @@ def load_engine(conn: psycopg.Connection, rules: FingerprintRules | None = None)
         miner.restore(problem_id, template, key)
     for alias_id, problem_id in conn.execute("SELECT alias_id, problem_id FROM problem_aliases"):
         miner.aliases[alias_id] = problem_id
-    engine.saved_keys = set(miner.by_key)
-    engine.saved_aliases = set(miner.aliases)
     return engine
 
 
 def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
-    """Write new keys, generalised templates and aliases in the caller's transaction; returns rows written."""
+    """Write new keys, generalised templates and aliases in the caller's transaction; returns rows written.
+    Only what changed since the last save is visited (the miner keeps the lists), not every stored key."""
     miner = engine.miner
-    saved_keys: set[str] = getattr(engine, "saved_keys", set())
-    saved_aliases: set[str] = getattr(engine, "saved_aliases", set())
-    new_rows = [(key, cluster.problem_id, cluster.template, len(cluster.tokens))
-                for key, cluster in miner.by_key.items() if key not in saved_keys]
+    new_rows = []
+    for key in dict.fromkeys(miner.fresh_keys):
+        cluster = miner.by_key[key]
+        new_rows.append((key, cluster.problem_id, cluster.template, len(cluster.tokens)))
+    new_aliases = [(a, miner.resolve(a)) for a in dict.fromkeys(miner.fresh_aliases)]
     written = 0
     with conn.cursor() as cur:
         if new_rows:
             cur.executemany("INSERT INTO grouping_templates (template_key, problem_id, template, token_count)"
                             " VALUES (%s, %s, %s, %s) ON CONFLICT (template_key) DO NOTHING", new_rows)
             written += len(new_rows)
-        new_aliases = [(a, miner.resolve(a)) for a in miner.aliases if a not in saved_aliases]
         if new_aliases:
             cur.executemany("INSERT INTO problem_aliases (alias_id, problem_id) VALUES (%s, %s)"
                             " ON CONFLICT (alias_id) DO UPDATE SET problem_id = EXCLUDED.problem_id", new_aliases)
@@ -56,8 +55,8 @@ def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
             cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
                             " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
             written += len(changed)
-    for c in miner.clusters.values():
+    for c in changed:
         c.changed = False
-    engine.saved_keys = saved_keys | {r[0] for r in new_rows}
-    engine.saved_aliases = saved_aliases | {a for a, _ in new_aliases}
+    miner.fresh_keys.clear()
+    miner.fresh_aliases.clear()
     return written
