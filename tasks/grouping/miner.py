@@ -28,7 +28,7 @@ from operator import itemgetter
 
 WILDCARD = "<*>"
 OVERFLOW_MARK = "<overflow:too-many-templates>"
-SCAN_LIMIT = 48  # recent templates a new shape is compared with
+SCAN_LIMIT = 16  # recent templates a new shape is compared with
 BUCKET_CAP = 5000  # templates per (length, first token) before new shapes go to the overflow problem
 MAX_LAYOUTS = 64  # distinct wildcard layouts indexed per bucket (each costs one lookup per message)
 MAX_GROUPS = 50_000  # sibling groups kept as evidence (oldest dropped first)
@@ -64,6 +64,10 @@ class Cluster:
     changed: bool = True
     overflow: bool = False
     seq: int = 0  # creation order: the oldest member of a merge survives
+
+    @property
+    def params(self) -> int:
+        return sum(1 for t in self.tokens if is_param(t))
 
     @property
     def template(self) -> str:
@@ -169,22 +173,23 @@ class TemplateMiner:
     # -- learning ---------------------------------------------------------------------------------
     def _score(self, cluster: Cluster, tokens: list[str]) -> tuple[float, int] | None:
         """Share of positions that agree, or None when a merge would erase meaning."""
-        same = params = 0
-        for a, b in zip(cluster.tokens, tokens, strict=True):
-            if a == b:
-                if is_param(a):
-                    params += 1
-                else:
-                    same += 1
-            elif is_param(a):
-                params += 1
-            elif a.startswith("at:") or b.startswith("at:"):
+        n = len(tokens)
+        ct = cluster.tokens
+        differ = [i for i, (a, b) in enumerate(zip(ct, tokens)) if a != b]  # noqa: B905 (same length)
+        against = [i for i in differ if not is_param(ct[i])]
+        if len(against) > n * (1 - self.similarity):
+            return None  # cannot reach the similarity: no need to look closer
+        for i in against:
+            a, b = ct[i], tokens[i]
+            if a.startswith("at:") or b.startswith("at:"):
                 return None  # different application frames: a different problem
-            elif not is_param(b) and _is_word(a) and _is_word(b):
+            if not is_param(b) and _is_word(a) and _is_word(b):
                 return None  # a differing word: only sibling evidence may make it a variable
+        params = cluster.params
+        same = n - len(differ) - (params - (len(differ) - len(against)))
         if same < self.min_constant:
             return None
-        return ((same + params) / len(tokens), params)
+        return ((n - len(against)) / n, params)
 
     def add(self, tokens: list[str]) -> Cluster:
         key = " ".join(tokens)
@@ -298,18 +303,13 @@ class TemplateMiner:
         for other in list(bucket.recent.values()):
             if other is cluster or other.problem_id not in self.clusters:
                 continue
-            varying = []
-            for pos, (a, b) in enumerate(zip(other.tokens, tokens, strict=True)):
-                if a == b:
-                    continue
-                # the first word names the event; parameters and frames are never word variables
-                if pos == 0 or not _variable_candidate(a) or not _variable_candidate(b) or len(varying) == MAX_VARYING:
-                    break
-                varying.append(pos)
-            else:
-                left = constants - len(varying)
-                if not varying or left < 3 or left * 2 < n:
-                    continue
+            ot = other.tokens
+            varying = [i for i, (a, b) in enumerate(zip(ot, tokens)) if a != b]  # noqa: B905 (same length)
+            left = constants - len(varying)
+            if not varying or len(varying) > MAX_VARYING or left < 3 or left * 2 < n or varying[0] == 0:
+                continue  # the first word names the event; a variable needs constant context
+            # parameters and frames are never word variables
+            if all(_variable_candidate(ot[i]) and _variable_candidate(tokens[i]) for i in varying):
                 shape = (n, tuple(varying), tuple(t for i, t in enumerate(tokens) if i not in varying))
                 group = self._groups.get(shape)
                 if group is None:
