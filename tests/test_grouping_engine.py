@@ -131,6 +131,7 @@ def test_bad_rules_are_clear_errors():
 
 def test_template_store_gives_the_same_ids_to_every_pod(db):
     lines = [f"Payment {i} rejected: limit {i * 10} EUR exceeded" for i in range(5)] + ["Disk full on node-7"]
+    lines += ["Bad byte \x00 in order 17", "Emoji half \ud83d in name", "Bell \x07 rang"]  # poison: still stored
     pod1 = GroupingEngine()
     ids = [pod1.group_message(m).problem_id for m in lines]
     with db.connect() as conn:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blocks.settings import ElasticsearchSettings
-from tasks.grouping import GroupingEngine, load_engine, save_engine
+from tasks.grouping import GroupingEngine
 from tasks.models import LogEvent, SourceStats
 from tasks.source.documents import MAX_MESSAGE_CHARS, parse_timestamp, to_event
 
@@ -114,15 +114,3 @@ def test_epoch_seconds_milliseconds_microseconds_are_the_same_instant():
     seconds = int(instant.timestamp())
     assert {parse_timestamp(seconds), parse_timestamp(seconds * 1000), parse_timestamp(seconds * 1_000_000),
             parse_timestamp(str(seconds * 1000)), parse_timestamp(float(seconds))} == {instant}
-
-
-def test_poison_text_reaches_the_template_store(db):
-    """NUL and a lone surrogate in a message's first line: the keys are stored and found again."""
-    engine = GroupingEngine()
-    lines = ["Bad byte \x00 in order 17", "Emoji half \ud83d in name", "Bell \x07 rang"]
-    ids = [engine.group_message(m).problem_id for m in lines]
-    with db.connect() as conn:
-        assert save_engine(conn, engine) > 0
-        conn.commit()
-        again = load_engine(conn)
-    assert [again.group_message(m).problem_id for m in lines] == ids

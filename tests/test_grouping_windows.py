@@ -9,25 +9,13 @@ import string
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from blocks.settings import ElasticsearchSettings
 from tasks.models import Window
+from tests.test_flows_end_to_end import env  # noqa: F401 (the same environment: real DB, local fakes)
 
 DAY = date(2026, 11, 2)
 FIELDS = ElasticsearchSettings().fields  # the ECS defaults
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
-
-
-@pytest.fixture
-def env(db, monkeypatch, tmp_path):
-    s = db.settings
-    for k, v in {"DB_HOST": s.host, "DB_PORT": str(s.port), "DB_NAME": s.name, "DB_USER": s.user,
-                 "DB_DDL_USER": s.ddl_user, "AILOG_HOME": str(tmp_path / "home"), "AILOG_USE_BLOCKS": "false"}.items():
-        monkeypatch.setenv(k, v)
-    for k in ("ES_HOST", "CONFLUENCE_URL", "TEAMS_WEBHOOK_URL"):
-        monkeypatch.delenv(k, raising=False)
-    return db
 
 
 def doc(ts: datetime, message, app: str = "shop", **extra) -> dict:
@@ -68,8 +56,10 @@ def report_bytes(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 
-def test_merges_never_double_count_and_reruns_give_identical_reports(prefect_api, env, tmp_path):
+def test_merges_never_double_count_and_reruns_give_identical_reports(prefect_api, env, tmp_path):  # noqa: F811
     from flows.backfill import backfill
+
+    db = env["db"]
 
     logs = tmp_path / "merging.ndjson"
     events = merging_logs(logs)
@@ -79,7 +69,7 @@ def test_merges_never_double_count_and_reruns_give_identical_reports(prefect_api
         summary = backfill(start=DAY, end=DAY + timedelta(days=1), input_paths=[str(logs)], output_dir=str(out),
                            publish=False)
         assert summary["successful_days"] == ["2026-11-02", "2026-11-03"]
-        total, stored, aliases = registry_sums(env)
+        total, stored, aliases = registry_sums(db)
         assert aliases > 0, "the test must exercise merges"
         assert stored == events
         assert total == events, f"count_total sums to {total}, {events} events stored"
@@ -89,7 +79,7 @@ def test_merges_never_double_count_and_reruns_give_identical_reports(prefect_api
     # (earlier days' files differ by design: they were written before the later days were stored)
     last = {k: v for k, v in runs[0].items() if "2026-11-02" not in k}
     assert last and last == {k: v for k, v in runs[1].items() if "2026-11-02" not in k}
-    with env.connect() as conn:
+    with db.connect() as conn:
         left = conn.execute("SELECT count(*) FROM problems WHERE problem_id IN (SELECT alias_id FROM problem_aliases)"
                             ).fetchone()[0]
         apart = conn.execute("SELECT count(*) FROM problems WHERE template LIKE 'Payment % by acquirer%'").fetchone()[0]
@@ -97,8 +87,10 @@ def test_merges_never_double_count_and_reruns_give_identical_reports(prefect_api
     assert apart == 2  # declined / approved keep two problems
 
 
-def test_poison_documents_never_stall_a_window(prefect_api, env, tmp_path):
+def test_poison_documents_never_stall_a_window(prefect_api, env, tmp_path):  # noqa: F811
     from flows.backfill import backfill
+
+    db = env["db"]
 
     t = T0 + timedelta(hours=10)
     poison = [
@@ -127,7 +119,7 @@ def test_poison_documents_never_stall_a_window(prefect_api, env, tmp_path):
     # orjson (the file source) refuses the lone surrogate: a counted bad document, the window still completes
     assert report["data_quality"]["bad_documents"] == {"wrong_type_message": 2, "not_json": 1}
     assert report["totals"]["events"] == 6
-    with env.connect() as conn:
+    with db.connect() as conn:
         samples = [r[0] for r in conn.execute("SELECT sample_message FROM window_problem_samples")]
         templates = [r[0] for r in conn.execute("SELECT template FROM grouping_templates")]
         epoch = conn.execute("SELECT first_seen FROM problems WHERE template LIKE 'epoch%' ORDER BY 1").fetchall()
@@ -138,10 +130,10 @@ def test_poison_documents_never_stall_a_window(prefect_api, env, tmp_path):
 
     # the Elasticsearch client's JSON decoder keeps lone surrogates: the same window through the shared
     # analysis path, with documents decoded that way
-    analysed = analyse_decoded(env, [json.loads(line) for line in lines],
+    analysed = analyse_decoded(db, [json.loads(line) for line in lines],
                                Window(T0 + timedelta(hours=10), T0 + timedelta(hours=10, minutes=15)))
     assert analysed.events == 7 and analysed.bad_documents == 2
-    with env.connect() as conn:
+    with db.connect() as conn:
         samples = [r[0] for r in conn.execute("SELECT sample_message FROM window_problem_samples")]
     assert any(s.startswith("Lone \ufffd surrogate") for s in samples)
 
