@@ -1,0 +1,134 @@
+"""Detection in a real PostgreSQL when windows are judged late, re-judged with late logs, split over several
+problem ids, or quiet again — and on over-dispersed (negative-binomial) baselines with graded incidents."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+
+import pytest
+
+from tasks.detection import detect_window
+from tasks.detection.live import Liveness, judge_liveness
+from tasks.models import Window
+from tests.test_detection import DAY0, RULES, STEP, history, store
+
+LIVE = timedelta(hours=2)
+
+
+def judge(conn, start, mode="catchup", now=None):
+    window = Window(start, start + STEP)
+    return detect_window(conn, window, rules=RULES, mode=mode, liveness=judge_liveness(mode, window, now, LIVE))
+
+
+def test_catchup_windows_alert_while_recent_marked_late_and_older_ones_are_summarised(db):
+    key = ("PAY", "payments")
+    with db.connect() as conn:
+        t = history(conn, 1, {key: 2})
+        store(conn, t, {key: 300})
+        (alert,) = judge(conn, t, now=t + STEP + timedelta(minutes=35)).alerts
+        assert alert.late_minutes == 35 and alert.alert_number == 1
+        # a re-run of the same window later repeats the same key: never a second alert
+        assert [a.idempotency_key for a in judge(conn, t, now=t + timedelta(hours=1)).alerts] == [alert.idempotency_key]
+        # another problem, judged three hours late: not alerted alone, told in the late summary
+        store(conn, t + STEP, {key: 2, ("LEDGER", "ledger"): 0})
+        judge(conn, t + STEP, now=t + timedelta(minutes=40))
+        old = t + 2 * STEP
+        store(conn, old, {key: 2, ("CARD", "cards"): 400})
+        result = judge(conn, old, now=old + timedelta(hours=3))
+        assert result.alerts == [] and [m["app"] for m in result.missed] == ["cards"]
+        assert result.missed[0]["late_minutes"] == 165
+        # backfill never alerts and never summarises
+        store(conn, old + STEP, {key: 2, ("FX", "fx"): 400})
+        result = judge(conn, old + STEP, mode="backfill", now=old)
+        assert result.alerts == [] and result.missed == []
+
+
+def test_late_events_make_a_known_rise_critical_and_it_alerts_once(db):
+    key = ("PAY", "payments")
+    with db.connect() as conn:
+        t = history(conn, 1, {key: 2})
+        store(conn, t, {key: 40})  # two thirds of the events: a sizeable rise, not critical
+        first = judge(conn, t, mode="regular")
+        assert [p.severity for p in first.peaks] == ["high"] and first.alerts == []
+        store(conn, t + STEP, {key: 2})
+        assert judge(conn, t + STEP, mode="regular").alerts == []
+        store(conn, t, {key: 60})  # the late third arrives; the look-back re-reads the window
+        (alert,) = judge(conn, t, now=t + 2 * STEP).alerts
+        assert alert.late_minutes == 15 and alert.count == 60
+        again = judge(conn, t, now=t + 3 * STEP)  # the next run's look-back: the same alert key, nothing new
+        assert [a.idempotency_key for a in again.alerts] == [alert.idempotency_key]
+        assert conn.execute("SELECT alerts_sent FROM incidents WHERE alerts_sent > 0").fetchall() == [(1,)]
+
+
+def test_one_failure_under_several_problem_ids_is_one_message_unless_clearly_worse(db):
+    a, b, c = ("VAL-1", "payments"), ("VAL-2", "payments"), ("VAL-3", "payments")
+    with db.connect() as conn:
+        t = history(conn, 1, {a: 1, b: 1, c: 1})
+        store(conn, t, {a: 120, b: 1, c: 1})
+        assert len(judge(conn, t, mode="regular").alerts) == 1
+        store(conn, t + STEP, {a: 1, b: 130, c: 1})  # the same failure, now logged under another id
+        later = judge(conn, t + STEP, mode="regular")
+        assert later.alerts == [] and any("already alerted" in r for p in later.peaks for r in p.reasons)
+        store(conn, t + 2 * STEP, {a: 1, b: 1, c: 900})  # clearly worse: an update
+        assert len(judge(conn, t + 2 * STEP, mode="regular").alerts) == 1
+
+
+def test_two_critical_problems_of_one_app_in_one_window_are_one_alert_listing_both(db):
+    a, b = ("DB-POOL", "ledger"), ("DB-READ", "ledger")
+    with db.connect() as conn:
+        t = history(conn, 1, {a: 1, b: 1})
+        store(conn, t, {a: 200, b: 150})
+        (alert,) = judge(conn, t, mode="regular").alerts
+        assert sorted(m["problem_id"] for m in alert.members) == ["DB-POOL", "DB-READ"]
+
+
+def test_a_quiet_alerted_incident_is_recovered_once(db):
+    key = ("PAY", "payments")
+    with db.connect() as conn:
+        t = history(conn, 1, {key: 2})
+        store(conn, t, {key: 300})
+        assert judge(conn, t, mode="regular").alerts
+        recovered = []
+        for i in range(1, 8):
+            store(conn, t + i * STEP, {key: 2})
+            recovered += judge(conn, t + i * STEP, mode="regular").recovered
+        assert [r["app"] for r in recovered] == ["payments"] and recovered[0]["alerts_sent"] == 1
+
+
+def nb(r: random.Random, mean: float, k: float = 3.0) -> int:
+    """Negative-binomial draw (gamma-Poisson), as real error counts are over-dispersed."""
+    lam = r.gammavariate(k, mean / k)
+    n, p, target = 0, math.exp(-lam), r.random()
+    cumulative = p
+    while cumulative < target:
+        n += 1
+        p *= lam / n
+        cumulative += p
+    return n
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_graded_incidents_on_negative_binomial_baselines(db, seed):
+    """Incidents from 2× to 40× of an over-dispersed baseline: the large ones alert, the small ones never."""
+    r = random.Random(seed)
+    factors = {"G2": 2, "G3": 3, "G4": 4, "G15": 15, "G25": 25, "G40": 40}
+    mean = 8.0
+    with db.connect() as conn:
+        t = DAY0
+        while t < DAY0 + timedelta(days=3):
+            store(conn, t, {(pid, f"app-{pid}"): nb(r, mean) for pid in factors})
+            t += STEP
+        store(conn, t, {(pid, f"app-{pid}"): nb(r, mean) + int(mean * (f - 1)) for pid, f in factors.items()})
+        result = judge(conn, t, mode="regular")
+        alerted = {a.problem_id for a in result.alerts}
+        assert alerted == {"G15", "G25", "G40"}, [(p.problem_id, p.count, p.baseline, p.severity) for p in result.peaks]
+
+
+def test_liveness_of_each_mode():
+    w = Window(DAY0, DAY0 + STEP)
+    assert judge_liveness("regular", w, None, LIVE) == Liveness(alert=True)
+    assert judge_liveness("backfill", w, DAY0, LIVE) == Liveness(alert=False)
+    assert judge_liveness("catchup", w, w.end + timedelta(minutes=20), LIVE) == Liveness(alert=True, late_minutes=20)
+    assert judge_liveness("catchup", w, w.end + timedelta(hours=5), LIVE).summarise
