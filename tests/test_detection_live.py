@@ -132,3 +132,23 @@ def test_liveness_of_each_mode():
     assert judge_liveness("backfill", w, DAY0, LIVE) == Liveness(alert=False)
     assert judge_liveness("catchup", w, w.end + timedelta(minutes=20), LIVE) == Liveness(alert=True, late_minutes=20)
     assert judge_liveness("catchup", w, w.end + timedelta(hours=5), LIVE).summarise
+
+
+def test_day_report_counts_incidents_not_rows_and_known_peaks_as_expected(db):
+    from tasks.reports.daily_report import build_daily_report
+
+    batch = ("BATCH", "settlement")
+    keys = [(f"P{i}", f"app{i}") for i in range(6)]
+    with db.connect() as conn:
+        t = DAY0
+        while t < DAY0 + timedelta(days=4, hours=10):
+            is_batch = t.hour == 2 and t.minute == 0
+            store(conn, t, {batch: 150 if is_batch else 1, **{k: 1 for k in keys}})
+            if is_batch:
+                judge(conn, t, mode="backfill")
+            t += STEP
+        store(conn, t, {batch: 1, **{k: 100 for k in keys}})  # a cascade of six problems in six apps
+        assert len(judge(conn, t, mode="regular").alerts) == 1
+        totals = build_daily_report(conn, t.date())["totals"]
+    assert totals["peaks"] == 8  # the known batch peak, six members and their cascade
+    assert (totals["critical_peaks"], totals["expected_peaks"], totals["alerts"]) == (1, 1, 1)

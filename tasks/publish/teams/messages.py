@@ -75,7 +75,8 @@ def daily_report(report: dict, confluence_url: str | None) -> dict:
     change = t.get("change_vs_previous_day")
     facts = [("Errors", f"{t['events']} ({'n/a' if change is None else f'{change:+.0%}'} vs previous day)"),
              ("Problems", f"{t['problems']} ({t['new_problems']} new, {t['regressed_problems']} regressed)"),
-             ("Peaks", f"{t['peaks']} ({t['critical_peaks']} critical, {t['alerts']} alerted)")]
+             ("Peaks", f"{t['peaks']} ({t['critical_peaks']} critical incident(s), "
+                       f"{t.get('expected_peaks', 0)} expected, {t['alerts']} alerted)")]
     top = [f"{i}. {p['count']} × {p.get('title') or p['template']} [{p['trend']}] ({', '.join(p['apps'][:3])})"
            for i, p in enumerate(report["top_problems"][:5], 1)]
     sections = [{"title": "Top 5 issues", "lines": top or ["no errors"]}]
