@@ -152,3 +152,27 @@ def test_day_report_counts_incidents_not_rows_and_known_peaks_as_expected(db):
         totals = build_daily_report(conn, t.date())["totals"]
     assert totals["peaks"] == 8  # the known batch peak, six members and their cascade
     assert (totals["critical_peaks"], totals["expected_peaks"], totals["alerts"]) == (1, 1, 1)
+
+
+def test_an_incomplete_newest_window_waits_for_a_later_run(db, tmp_path):
+    from blocks.settings import ElasticsearchSettings
+    from tasks.detection.live import looks_incomplete
+    from tasks.source.files import FileSource
+    from tests.test_detection_flows import doc
+
+    with db.connect() as conn:
+        t = history(conn, 1, {("BUSY", "a"): 60})  # the source usually holds four events a minute
+        window = Window(t, t + STEP)
+        path = tmp_path / "logs.ndjson"
+
+        def source_until(last: timedelta) -> FileSource:
+            minutes = int(last.total_seconds() // 60)
+            path.write_bytes(b"".join(doc(t + timedelta(minutes=m, seconds=5), "a", "busy", "E")
+                                      for m in range(minutes)))
+            return FileSource([str(path)], ElasticsearchSettings().fields)
+
+        wait = timedelta(minutes=15)
+        behind = source_until(timedelta(minutes=10))  # ingestion has reached minute 10 of 15
+        assert looks_incomplete(conn, behind, window, window.end + timedelta(minutes=5), wait)
+        assert not looks_incomplete(conn, behind, window, window.end + wait, wait)  # never postponed for long
+        assert not looks_incomplete(conn, source_until(STEP), window, window.end + timedelta(minutes=5), wait)
