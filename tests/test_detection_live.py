@@ -176,3 +176,13 @@ def test_an_incomplete_newest_window_waits_for_a_later_run(db, tmp_path):
         assert looks_incomplete(conn, behind, window, window.end + timedelta(minutes=5), wait)
         assert not looks_incomplete(conn, behind, window, window.end + wait, wait)  # never postponed for long
         assert not looks_incomplete(conn, source_until(STEP), window, window.end + timedelta(minutes=5), wait)
+
+
+def test_delayed_and_rechecked_windows_are_metrics():
+    from prometheus_client import generate_latest
+
+    from ailog.ops.metrics import build_registry
+
+    text = generate_latest(build_registry("regular", "completed", 1.0, {"windows_delayed": 1, "windows_rechecked": 2}))
+    assert b'ailog_windows_delayed{flow="regular"} 1.0' in text
+    assert b'ailog_windows_rechecked{flow="regular"} 2.0' in text
