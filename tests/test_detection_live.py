@@ -186,3 +186,34 @@ def test_delayed_and_rechecked_windows_are_metrics():
     text = generate_latest(build_registry("regular", "completed", 1.0, {"windows_delayed": 1, "windows_rechecked": 2}))
     assert b'ailog_windows_delayed{flow="regular"} 1.0' in text
     assert b'ailog_windows_rechecked{flow="regular"} 2.0' in text
+
+
+def test_an_error_spread_over_several_problems_is_judged_on_its_combined_rise(db):
+    """Eight problems (one error with an enumerated field name), each too small alone to be a peak."""
+    keys = [(f"FIELD-{i}", "payments") for i in range(8)]
+    with db.connect() as conn:
+        t, n = DAY0, 0
+        while t < DAY0 + timedelta(days=1):
+            store(conn, t, {k: (n + i) % 2 for i, k in enumerate(keys)})  # about one event every other window
+            t, n = t + STEP, n + 1
+        store(conn, t, {k: 2 for k in keys})  # a 4x rise: sixteen events, no incident
+        quiet = judge(conn, t, mode="regular")
+        assert quiet.alerts == [] and all(p.kind != "cascade" for p in quiet.peaks)
+        store(conn, t + STEP, {k: 8 for k in keys})  # a 16x rise: 64 events, each problem below the peak minimum
+        result = judge(conn, t + STEP, mode="regular")
+        (alert,) = result.alerts
+        assert alert.apps == ["payments"] and len(alert.members) == 8 and alert.count == 64
+
+
+def test_small_rises_of_noisy_problems_do_not_add_up_to_an_incident(db):
+    """Four over-dispersed problems each a little above usual: their sum is within the noise, no group."""
+    r = random.Random(5)
+    keys = [(f"NOISY-{i}", "ledger") for i in range(4)]
+    with db.connect() as conn:
+        t = DAY0
+        while t < DAY0 + timedelta(days=1):
+            store(conn, t, {k: nb(r, 5.0, k=2.0) for k in keys})
+            t += STEP
+        store(conn, t, {k: 16 for k in keys})
+        result = judge(conn, t, mode="regular")
+        assert [p for p in result.peaks if p.kind == "cascade"] == [], [(p.kind, p.count, p.baseline) for p in result.peaks]

@@ -8,6 +8,7 @@ re-running a window gives the same result and never a second alert.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from tasks.detection.alert_policy import (
     remember_members,
     window_label,
 )
-from tasks.detection.baseline import compute_baseline
+from tasks.detection.baseline import MIN_RATE, compute_baseline
 from tasks.detection.explain import describe, explain, load_dimensions
 from tasks.detection.history import load_history, load_window
 from tasks.detection.known_peaks import learn_known_peaks, load_known, match_known
@@ -33,6 +34,7 @@ from tasks.grouping.engine import display_template
 from tasks.models import Peak, Window, iso_z
 
 MODES = ("backfill", "regular", "catchup")
+WEAK_MIN_COUNT = 3  # a problem rising at least this much counts towards its application's combined rise
 
 
 @dataclass
@@ -57,6 +59,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
     candidates: list[Candidate] = []
+    weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
     problems_seen_now = {p for p, _ in pairs}
     new_problems = {p for p in problems_seen_now if p not in history.seen_before}
@@ -96,6 +99,11 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
             found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text)
         if found is not None:
             candidates.append(found)
+        elif count >= WEAK_MIN_COUNT and count >= rules.t("spike_min_ratio") * baseline.expected:
+            weak.append(Peak(peak_id=peak_id(problem_id, app, "spike", window.start), problem_id=problem_id, app=app,
+                             kind="spike", start=window.start, end=window.end, count=count,
+                             baseline=round(baseline.expected, 3), ratio=round(count / baseline.expected, 2),
+                             severity="low"))
 
     muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s)",
                                         (sorted(problems_seen_now),))}
@@ -126,7 +134,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         peaks.append(p)
 
     cascade = _cascade(peaks, window, rules)
-    groups = [] if cascade else _app_groups(peaks, window, rules)
+    groups = [] if cascade else _app_groups(peaks, window, rules, weak, baselines)
     result = DetectionResult(peaks=[*peaks, *([cascade] if cascade else []), *groups])
     _alert(conn, result, window, rules, liveness, muted, [g for g in (cascade, *groups) if g], data, templates,
            first_seen)
@@ -173,12 +181,14 @@ def _cascade(peaks: list[Peak], window: Window, rules: DetectionRules) -> Peak |
     return cascade
 
 
-def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> list[Peak]:
+def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules, weak: list[Peak] = (),
+                baselines: dict | None = None) -> list[Peak]:
     """Several problems of one application rising in the same window are one incident (one failing
-    dependency throws several error types): judged on their combined size, alerted once. Only created when
-    the combination is more severe than every member alone."""
+    dependency throws several error types, or one error spread over several problems by an enumerated word):
+    judged on their combined size, alerted once. Only created when the combination is more severe than every
+    member alone; rises too small to be peaks alone count when their sum is clearly above the noise."""
     by_app: dict[str, list[Peak]] = {}
-    for p in peaks:
+    for p in [*peaks, *weak]:
         if not p.known:
             by_app.setdefault(p.app, []).append(p)
     groups = []
@@ -189,6 +199,8 @@ def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> lis
         total = sum(p.count for p in members)
         expected = sum(p.baseline for p in members)
         ratio = total / max(expected, 0.05)
+        if any(p in weak for p in members) and not _clearly_above_noise(members, total, expected, baselines or {}, rules):
+            continue
         level, rule_name = rules.classify(kind="spike", count=total, ratio=ratio, apps=1, error_type=None, text="")
         critical_members = sum(1 for p in members if p.severity == "critical")
         if rank[level] <= max(rank[p.severity] for p in members) and not (level == "critical" and critical_members >= 2):
@@ -202,6 +214,19 @@ def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> lis
         group.members = [{"problem_id": p.problem_id, "app": p.app, "kind": p.kind, "count": p.count} for p in members]
         groups.append(group)
     return groups
+
+
+def _clearly_above_noise(members: list[Peak], total: int, expected: float, baselines: dict,
+                         rules: DetectionRules) -> bool:
+    """The combined rise passes the spike test on the summed negative-binomial variance of its members."""
+    if total < rules.t("spike_min_count") or total < rules.t("spike_min_ratio") * expected:
+        return False
+    var = 0.0
+    for p in members:
+        b = baselines.get((p.problem_id, p.app))
+        mu = max(p.baseline, MIN_RATE)
+        var += mu + (b.dispersion if b else 2.0) * mu * mu
+    return (total - expected) / math.sqrt(var) >= rules.t("spike_min_z")
 
 
 def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules, liveness: Liveness,
