@@ -217,3 +217,17 @@ def test_small_rises_of_noisy_problems_do_not_add_up_to_an_incident(db):
         store(conn, t, {k: 16 for k in keys})
         result = judge(conn, t, mode="regular")
         assert [p for p in result.peaks if p.kind == "cascade"] == [], [(p.kind, p.count, p.baseline) for p in result.peaks]
+
+
+def test_a_deploy_that_permanently_raises_a_level_is_one_notice_not_daily_alerts(db):
+    key = ("CHATTY", "payments")
+    with db.connect() as conn:
+        t = history(conn, 3, {key: 2})
+        alerts = []
+        for _ in range(2 * 96):  # two days at the new level
+            store(conn, t, {key: 60})
+            alerts += judge(conn, t, mode="regular").alerts
+            t += STEP
+        assert len(alerts) == 1, [(a.window, a.alert_number, a.reasons) for a in alerts]
+        store(conn, t, {key: 700})  # a real incident on top of the new level still alerts
+        assert len(judge(conn, t, mode="regular").alerts) == 1
