@@ -136,7 +136,12 @@ def run_seed(seed: int, args, work: Path) -> dict:
     eval_end = eval_start + timedelta(days=args.eval_days)
     t_regular = run([ailog, "regular", "--start", eval_start.isoformat(), "--end", eval_end.isoformat(), "--input",
                      *files, "--output", str(work / "reports")], env)
-    result = score_dir(work, data.truth, eval_start, eval_end)
+    try:
+        result = score_dir(work, data.truth, eval_start, eval_end)
+    finally:
+        from ailog.db.embedded import stop_embedded
+
+        stop_embedded(work / "home")  # never leave a server running
     result.update({"seed": seed, "events": data.events, "backfill_s": round(t_backfill), "regular_s": round(t_regular)})
     return result
 
@@ -197,7 +202,12 @@ def main() -> int:
         if args.score_only:
             truth = json.loads((seed_dir / "logs" / "truth.json").read_text())
             eval_start = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=args.history_days)
-            result = score_dir(seed_dir, truth, eval_start, eval_start + timedelta(days=args.eval_days))
+            try:
+                result = score_dir(seed_dir, truth, eval_start, eval_start + timedelta(days=args.eval_days))
+            finally:
+                from ailog.db.embedded import stop_embedded
+
+                stop_embedded(seed_dir / "home")
             result["seed"] = seed
         else:
             result = run_seed(seed, args, seed_dir)
