@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.fakes.teams_server import FakeTeams
+from tests.test_flows_end_to_end import env  # noqa: F401 - the shared environment fixture
 
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -18,17 +19,9 @@ INCIDENT = T0 + timedelta(hours=8)  # the window holding the incident
 
 
 @pytest.fixture
-def teams(db, monkeypatch, tmp_path):
-    s = db.settings
-    for k, v in {"DB_HOST": s.host, "DB_PORT": str(s.port), "DB_NAME": s.name, "DB_USER": s.user,
-                 "DB_DDL_USER": s.ddl_user, "AILOG_HOME": str(tmp_path / "home"), "AILOG_USE_BLOCKS": "false"}.items():
-        monkeypatch.setenv(k, v)
-    for k in ("ES_HOST", "CONFLUENCE_URL", "TEAMS_WEBHOOK_URL"):
-        monkeypatch.delenv(k, raising=False)
-    with FakeTeams("workflow") as fake:
-        monkeypatch.setenv("TEAMS_WEBHOOK_URL", fake.url + "/workflows/x?sig=abc")
-        monkeypatch.setenv("TEAMS_WEBHOOK_KIND", "workflow")
-        yield fake
+def teams(request) -> FakeTeams:
+    """The local Teams webhook of the end-to-end tests' environment (real PostgreSQL, Prefect, settings)."""
+    return request.getfixturevalue("env")["teams"]
 
 
 def doc(ts: datetime, app: str, message: str, error_type: str) -> bytes:
