@@ -231,3 +231,17 @@ def test_a_deploy_that_permanently_raises_a_level_is_one_notice_not_daily_alerts
         assert len(alerts) == 1, [(a.window, a.alert_number, a.reasons) for a in alerts]
         store(conn, t, {key: 700})  # a real incident on top of the new level still alerts
         assert len(judge(conn, t, mode="regular").alerts) == 1
+
+
+def test_a_later_incident_of_the_same_app_is_not_hidden_by_an_earlier_one(db):
+    a, oom = ("NPE", "fx-rates"), ("OOM", "fx-rates")
+    with db.connect() as conn:
+        t = history(conn, 1, {a: 2, oom: 0})
+        store(conn, t, {a: 150, oom: 0})
+        assert len(judge(conn, t, mode="regular").alerts) == 1
+        for i in range(1, 5):  # quiet again for an hour (not yet closed)
+            store(conn, t + i * STEP, {a: 2, oom: 0})
+            judge(conn, t + i * STEP, mode="regular")
+        store(conn, t + 5 * STEP, {a: 2, oom: 7}, error_type="java.lang.OutOfMemoryError")
+        (alert,) = judge(conn, t + 5 * STEP, mode="regular").alerts
+        assert alert.problem_id == "OOM"

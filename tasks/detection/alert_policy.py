@@ -109,13 +109,15 @@ def _record_alert(conn, incident_id: str, number: int, peak: Peak, window_start:
 
 def related_alerted(conn: psycopg.Connection, key: tuple[str, str], apps: set[str], window_start: datetime,
                     window_end: datetime, quiet: timedelta) -> tuple[str, float] | None:
-    """Another incident, active around this window and already alerted, that covers one of these
-    applications (itself, or as a member of its group/cascade): the same failure seen under another problem
-    id or grouping. Returns (incident id, its last alert rate) of the largest one."""
+    """Another incident, already alerted and still rising in this window or the one just before (or after,
+    when an earlier window is re-judged), that covers one of these applications (itself, or as a member of
+    its group/cascade): the same failure seen under another problem id or grouping. An incident of the same
+    application that went quiet earlier is a different one. Returns (incident id, last alert rate)."""
+    step = window_end - window_start
     rows = conn.execute(
         "SELECT incident_id, problem_id, app, members, last_alert_rate FROM incidents WHERE alerts_sent > 0"
         " AND last_seen_at >= %s AND opened_at < %s AND (closed_at IS NULL OR closed_at >= %s)",
-        (window_start - quiet, window_end + quiet, window_start - quiet)).fetchall()
+        (window_start - step, window_end + step, window_start - quiet)).fetchall()
     best = None
     for incident_id, problem_id, app, members, rate in rows:
         if (problem_id, app) == key:
