@@ -69,7 +69,7 @@ def run_at(monkeypatch, now: datetime, **kwargs) -> dict:
 
 
 def critical(teams: FakeTeams) -> list[dict]:
-    return [p for p in teams.unique.values() if "Critical" in json.dumps(p)]
+    return [p for key, p in teams.unique.items() if key.startswith("alert:")]
 
 
 def test_a_failed_run_over_a_critical_burst_is_alerted_once_by_the_next_run_marked_late(
@@ -120,3 +120,19 @@ def test_a_third_of_a_window_arriving_late_is_counted_and_its_incident_alerted_o
     assert "late by" in json.dumps(alert)
     run_at(monkeypatch, INCIDENT + 3 * STEP + timedelta(minutes=6), input_paths=[first, second], output_dir=out)
     assert len(critical(teams)) == 1 and teams.duplicates == 0
+
+
+def test_windows_caught_up_too_late_to_alert_are_told_in_one_summary_not_silence(
+        prefect_api, teams, db, monkeypatch, tmp_path):
+    logs = write(tmp_path / "logs.ndjson", background(INCIDENT + 14 * STEP) + incident(INCIDENT, 400))
+    out = str(tmp_path / "reports")
+    run_at(monkeypatch, INCIDENT, start=T0, end=INCIDENT, input_paths=[logs], output_dir=out)
+    # nothing ran for three hours: the burst's window is far past the live-alert period
+    run_at(monkeypatch, INCIDENT + timedelta(hours=3, minutes=6), input_paths=[logs], output_dir=out)
+    assert critical(teams) == []
+    (summary,) = [p for key, p in teams.unique.items() if key.startswith("late_summary:")]
+    text = json.dumps(summary, ensure_ascii=False)
+    assert "ledger" in text and "171 min late" in text, text
+    run_at(monkeypatch, INCIDENT + timedelta(hours=3, minutes=21), input_paths=[logs], output_dir=out)
+    assert len([key for key in teams.unique if key.startswith("late_summary:")]) == 1
+    assert teams.duplicates == 0
