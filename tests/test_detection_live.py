@@ -71,8 +71,11 @@ def test_one_failure_under_several_problem_ids_is_one_message_unless_clearly_wor
         store(conn, t + STEP, {a: 1, b: 130, c: 1})  # the same failure, now logged under another id
         later = judge(conn, t + STEP, mode="regular")
         assert later.alerts == [] and any("already alerted" in r for p in later.peaks for r in p.reasons)
-        store(conn, t + 2 * STEP, {a: 1, b: 1, c: 900})  # clearly worse: an update
-        assert len(judge(conn, t + 2 * STEP, mode="regular").alerts) == 1
+        for i in range(2, 6):  # it goes on under the other id for an hour: still the same incident
+            store(conn, t + i * STEP, {a: 1, b: 140, c: 1})
+            assert judge(conn, t + i * STEP, mode="regular").alerts == []
+        store(conn, t + 6 * STEP, {a: 1, b: 1, c: 900})  # clearly worse: an update
+        assert len(judge(conn, t + 6 * STEP, mode="regular").alerts) == 1
 
 
 def test_two_critical_problems_of_one_app_in_one_window_are_one_alert_listing_both(db):

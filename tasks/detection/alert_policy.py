@@ -128,6 +128,12 @@ def related_alerted(conn: psycopg.Connection, key: tuple[str, str], apps: set[st
     return best
 
 
+def extend_incident(conn: psycopg.Connection, incident_id: str, window_end: datetime) -> None:
+    """The incident is still going under another problem id: it stays active (and cannot be told twice)."""
+    conn.execute("UPDATE incidents SET last_seen_at = greatest(last_seen_at, %s) WHERE incident_id = %s",
+                 (window_end, incident_id))
+
+
 def remember_members(conn: psycopg.Connection, incident_id: str, members: list[dict]) -> None:
     """A group/cascade incident keeps every (problem, app) it grouped, so a later lone member is recognised."""
     pairs = sorted({(m["problem_id"], m["app"]) for m in members})

@@ -19,6 +19,7 @@ from tasks.detection.alert_policy import (
     Alert,
     apply_policy,
     close_quiet_incidents,
+    extend_incident,
     related_alerted,
     remember_members,
     window_label,
@@ -255,6 +256,7 @@ def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules,
         if p.kind == "cascade" and p.incident_id:
             remember_members(conn, p.incident_id, p.members)
         if related is not None:
+            extend_incident(conn, related[0], window.end)
             p.incident_id = related[0]
             p.reasons.append(f"part of incident {related[0]}, already alerted")
             continue
