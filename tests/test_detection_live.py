@@ -98,6 +98,19 @@ def test_a_quiet_alerted_incident_is_recovered_once(db):
             store(conn, t + i * STEP, {key: 2})
             recovered += judge(conn, t + i * STEP, mode="regular").recovered
         assert [r["app"] for r in recovered] == ["payments"] and recovered[0]["alerts_sent"] == 1
+        # one short note to the same channel; never twice, never from a backfill, off when configured so
+        from blocks.settings import load_settings
+        from tasks.detection.notices import queue_recovered
+
+        env = {"TEAMS_WEBHOOK_URL": "http://127.0.0.1:9/hook", "AILOG_USE_BLOCKS": "false"}
+        settings = load_settings(env)
+        assert queue_recovered(conn, settings, recovered, "backfill") == 0
+        off = load_settings({**env, "AILOG_RECOVERED_MESSAGES": "false"})
+        assert queue_recovered(conn, off, recovered, "regular") == 0
+        assert queue_recovered(conn, settings, recovered, "regular") == 1
+        assert queue_recovered(conn, settings, recovered, "catchup") == 0
+        (title,) = conn.execute("SELECT payload->>'title' FROM outbox WHERE kind = 'recovered'").fetchone()
+        assert title == "Recovered: payments"
 
 
 def nb(r: random.Random, mean: float, k: float = 3.0) -> int:
