@@ -163,6 +163,11 @@ class AnalysisSettings:
     detection_rules: Path | None = None  # YAML, see docs/CONFIGURATION.md
     retention_days: int = 90
     pushgateway_url: str | None = None
+    # issue 14: late windows still alert when this recent; older ones go into one summary message
+    live_alert_minutes: int = 120
+    lookback_windows: int = 2  # each regular run re-reads this many windows before the due ones (late logs)
+    incomplete_wait_minutes: int = 15  # an incomplete-looking latest window waits at most this long
+    recovered_messages: bool = True  # a short "recovered" follow-up when an alerted incident goes quiet
 
 
 @dataclass(frozen=True)
@@ -290,6 +295,10 @@ def analysis_from_env(env: dict[str, str]) -> AnalysisSettings:
         detection_rules=path("AILOG_DETECTION_RULES"),
         retention_days=env_int("AILOG_RETENTION_DAYS", 90, env),
         pushgateway_url=env.get("AILOG_PUSHGATEWAY_URL") or None,
+        live_alert_minutes=env_int("AILOG_LIVE_ALERT_MINUTES", 120, env),
+        lookback_windows=env_int("AILOG_LOOKBACK_WINDOWS", 2, env),
+        incomplete_wait_minutes=env_int("AILOG_INCOMPLETE_WAIT_MINUTES", 15, env),
+        recovered_messages=env_bool("AILOG_RECOVERED_MESSAGES", True, env),
     )
 
 

@@ -38,6 +38,7 @@ class WindowOutcome:
     alerts_queued: int
     db_write_seconds: float
     peak_rows: list = field(default_factory=list)
+    missed: list = field(default_factory=list)  # critical peaks too late to alert alone (the late summary)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class AnalysisContext:
     dry_run: bool = False
     engine: object = None
     rules: object = None
+    now: datetime | None = None  # the run's logical time: how late a catch-up window is judged
     _conn: psycopg.Connection | None = None
 
     @contextmanager
@@ -110,6 +112,8 @@ def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, 
 def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark: str | None = None) -> WindowOutcome:
     """Process one window idempotently: re-running it replaces its rows and never alerts twice."""
     from tasks.detection import detect_window
+    from tasks.detection.live import judge_liveness
+    from tasks.detection.notices import queue_recovered
     from tasks.grouping import save_engine
     from tasks.outbox import enqueue_teams
     from tasks.publish.teams import messages
@@ -121,20 +125,22 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
         lock_window(conn, window)
         save_engine(conn, ctx.engine)
         replace_window_counts(conn, counts, stats, ctx.run_id)
-        detection = detect_window(conn, window, rules=ctx.rules, mode=mode)
+        liveness = judge_liveness(mode, window, ctx.now, timedelta(minutes=ctx.settings.analysis.live_alert_minutes))
+        detection = detect_window(conn, window, rules=ctx.rules, mode=mode, liveness=liveness)
         change = refresh_problems(conn, counts.problem_ids, counts.templates, window.end)
         queued = 0
         for alert in detection.alerts:
             payload = messages.critical_alert(alert.to_dict())
             if enqueue_teams(conn, ctx.settings, alert.idempotency_key, "alert", payload):
                 queued += 1
+        queued += queue_recovered(conn, ctx.settings, detection.recovered, mode)
         if watermark:
             advance_watermark(conn, watermark, window.end, ctx.run_id)
     elapsed = time.perf_counter() - started
     outcome = WindowOutcome(window=window, events=counts.events, bad_documents=stats.bad_total,
                             problems=len(counts.problem_ids), new_problems=change.new, peaks=len(detection.peaks),
                             alerts=len(detection.alerts), alerts_queued=queued, db_write_seconds=elapsed,
-                            peak_rows=detection.peaks)
+                            peak_rows=detection.peaks, missed=detection.missed)
     if stats.bad_total:
         log.warning("window %s: %d bad document(s) skipped: %s", window.label, stats.bad_total,
                     dict(stats.bad_documents))

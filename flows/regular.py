@@ -27,6 +27,7 @@ from flows.hooks import regular_failed
 from flows.naming import regular_run_name
 from flows.progress import progress
 from tasks import steps
+from tasks.detection import live
 
 log = logging.getLogger("ailog.flows.regular")
 WATERMARK = "regular"
@@ -126,7 +127,8 @@ def regular(
             summary["skipped"] = "another regular run is in progress"
             return summary
         try:
-            windows, warnings = plan_windows(lock_conn, minutes=window, at=at, start=start, end=end, now=logical_now(),
+            now = logical_now()
+            windows, warnings = plan_windows(lock_conn, minutes=window, at=at, start=start, end=end, now=now,
                                              lag_minutes=settings.analysis.ingest_lag_minutes,
                                              max_windows=settings.analysis.max_catchup_windows)
             for w in warnings:
@@ -134,11 +136,14 @@ def regular(
             summary["warnings"] = warnings
             record_run_start(db, run_id, "regular", {"windows": describe_windows(windows), "dry_run": dry_run}, dry_run)
             ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
+            ctx.now = now
             try:
                 explicit = at is not None or start is not None
                 catchup, latest = (windows[:-1], windows[-1:]) if not explicit else ([], windows)
-                with progress(f"regular {describe_windows(windows)}", len(windows)) as advance:
-                    outcomes = []
+                recheck, latest = ([], latest) if explicit else live.recheck_and_latest(lock_conn, settings, source,
+                                                                                         windows, latest, now, summary)
+                with progress(f"regular {describe_windows(windows)}", len(windows) + len(recheck)) as advance:
+                    outcomes = steps.analyse_windows(ctx, recheck, "catchup", None, advance) if recheck else []
                     if catchup:
                         outcomes += steps.analyse_windows(ctx, catchup, "catchup", WATERMARK, advance)
                     if latest:
@@ -147,6 +152,7 @@ def regular(
                 ctx.close()
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    summary["late_summary"] = bool(not dry_run and live.queue_missed(db, settings, outcomes))
     summary["windows"] = len(outcomes)
     summary["events"] = sum(o.events for o in outcomes)
     summary["peaks"] = sum(o.peaks for o in outcomes)

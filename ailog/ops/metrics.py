@@ -26,6 +26,8 @@ FIGURES = {
     "problems_new": ("ailog_problems_new", "New problems registered by the run"),
     "db_write_seconds": ("ailog_db_write_seconds", "Time spent writing windows to PostgreSQL"),
     "lag_seconds": ("ailog_lag_seconds", "Seconds between the end of the newest processed window and now"),
+    "windows_delayed": ("ailog_windows_delayed", "Newest windows left for a later run because they looked incomplete"),
+    "windows_rechecked": ("ailog_windows_rechecked", "Earlier windows re-read by the run for late logs"),
 }
 
 

@@ -45,6 +45,20 @@ def _season(t: datetime) -> float:
     return day * (0.55 if t.weekday() >= 5 else 1.0)
 
 
+# Grading of incident sizes against the default severity rules (critical: >= 50 events and >= 10x): clearly
+# critical above, clearly not below, and a grey zone between (sizes a careful person could call either way).
+CRITICAL_FACTOR, CRITICAL_COUNT = 12.0, 65
+MINOR_FACTOR, MINOR_COUNT = 6.0, 35
+
+
+def _log_uniform(r: random.Random, low: float, high: float) -> float:
+    return math.exp(r.uniform(math.log(low), math.log(high)))
+
+
+def _graded(critical: bool, minor: bool) -> bool | None:
+    return True if critical else False if minor else None
+
+
 def _nb(r: random.Random, mean: float, k: float = 3.0) -> int:
     """Negative-binomial draw (gamma-Poisson mixture): real error counts are over-dispersed."""
     if mean <= 0:
@@ -103,20 +117,21 @@ class Generator:
                 for _ in range(n):
                     self.extra.append((t0 + timedelta(seconds=self.r.uniform(0, 600)), app, kind, None))
 
-    def _window_start(self, day: int) -> datetime:
-        """A random aligned window during the day, away from the batch slots."""
+    def _window_start(self, day: int, first: int = 8, last: int = 92) -> datetime:
+        """A random aligned window during the day (slots first..last), away from the batch slots."""
         while True:
-            slot = self.r.randint(8, 92)
+            slot = self.r.randint(first, last)
             t = self.start + timedelta(days=day) + slot * WINDOW
             if all(abs((t.hour * 60 + t.minute) - rec["minute_of_day"]) > 60 for rec in self.truth["recurring"]):
                 return t
 
     def _incident(self, kind: str, apps: list[str], error: ErrorKind, start: datetime, end: datetime, count: int,
-                  critical: bool) -> None:
+                  critical: bool | None, **extra) -> None:
+        """``critical`` None: a grey-zone size near the thresholds, neither required nor forbidden to alert."""
         self.truth["incidents"].append({
             "id": f"T{len(self.truth['incidents']) + 1:03d}", "kind": kind, "app": apps[0], "apps": apps,
             "error_key": error.key, "error_type": error.error_type, "start": start.isoformat(),
-            "end": end.isoformat(), "count": count, "critical": critical})
+            "end": end.isoformat(), "count": count, "critical": critical, **extra})
 
     def _emit(self, app: str, error: ErrorKind, start: datetime, minutes: float, n: int, pod: str | None) -> None:
         for _ in range(n):
@@ -133,20 +148,30 @@ class Generator:
             if day % 4 == 3:
                 plan.append("oom")
             for kind in plan:
-                t = self._window_start(day) + timedelta(minutes=r.randint(0, 9))
+                busy = (28, 68) if kind == "spike" else (8, 92)  # rises of busy errors come with traffic
+                t = self._window_start(day, *busy) + timedelta(minutes=r.randint(0, 9))
                 app = r.choice(self.apps)
                 mine = [s for s in self.series if s.app == app] or self.series
                 if kind == "spike":
-                    s = r.choice(mine)
+                    # a rise of one of the app's busier errors by a factor drawn from 2x..40x of its own level
+                    s = r.choice([x for x in self.series if x.rate >= 3.0] or mine)
+                    app = s.app
                     minutes = r.choice([30, 45, 60])
-                    n = int(max(90, 25 * s.rate) * minutes / 15)
+                    factor = _log_uniform(r, 2.0, 40.0)
+                    level = max(s.rate * _season(t), 1.0)
+                    per_window = int(round((factor - 1) * level))
+                    n = per_window * minutes // 15
                     self._emit(app, s.kind, t, minutes, n, r.choice(self.pods[app]) if r.random() < 0.7 else None)
-                    self._incident("spike", [app], s.kind, t, t + timedelta(minutes=minutes), n, True)
+                    self._incident("spike", [app], s.kind, t, t + timedelta(minutes=minutes), n,
+                                   _graded(factor >= CRITICAL_FACTOR and factor * level >= CRITICAL_COUNT,
+                                           factor <= MINOR_FACTOR or factor * level <= MINOR_COUNT),
+                                   factor=round(factor, 2), per_window=per_window)
                 elif kind == "burst":
                     s = r.choice(mine)
-                    n = r.randint(150, 300)
+                    n = int(_log_uniform(r, 15, 300))
                     self._emit(app, s.kind, t, 2.5, n, r.choice(self.pods[app]))
-                    self._incident("burst", [app], s.kind, t, t + timedelta(minutes=3), n, True)
+                    self._incident("burst", [app], s.kind, t, t + timedelta(minutes=3), n,
+                                   _graded(n >= CRITICAL_COUNT, n <= MINOR_COUNT))
                 elif kind == "minor":
                     s = r.choice(mine)
                     n = r.randint(6, 12)

@@ -60,6 +60,24 @@ def estimate_dispersion(values: list[float]) -> float:
     return min(max((var - mu) / (mu * mu), 0.25), 2.0)
 
 
+LEVEL_SHIFT_WINDOWS = 12  # three hours at a new level (e.g. after a deploy): that level is the baseline now
+LEVEL_SHIFT_FACTOR = 3.0
+
+
+def level_shift(processed: list[datetime], series: dict[datetime, int], usual: Baseline) -> Baseline | None:
+    """A problem that stayed far above its usual level in nearly every window of the last hours has a new
+    level (a deploy that logs more, a new customer): it was told once, and from now on that level is its
+    baseline, so it is not alerted again day after day. A shorter incident never qualifies."""
+    recent = processed[-LEVEL_SHIFT_WINDOWS:]
+    if len(recent) < LEVEL_SHIFT_WINDOWS:
+        return None
+    values = sorted(series.get(w, 0) for w in recent)
+    if values[LEVEL_SHIFT_WINDOWS // 4] < LEVEL_SHIFT_FACTOR * usual.expected:  # nine in twelve windows high
+        return None
+    return Baseline(expected=max(trimmed_mean(values), MIN_RATE), dispersion=estimate_dispersion(values),
+                    samples=len(values), seasonal=False)
+
+
 def compute_baseline(window_start: datetime, processed: list[datetime], series: dict[datetime, int],
                      exclude: set[datetime], *, min_days: int = 3, min_windows: int = 24) -> Baseline | None:
     """The expected count of one (problem, app) in the window starting at ``window_start``."""
@@ -85,6 +103,8 @@ def compute_baseline(window_start: datetime, processed: list[datetime], series: 
             expected = max(expected, trimmed_mean(weekday[-9:]))
         # a level shift in the last day (e.g. a new release that logs more) lifts the floor
         expected = max(expected, 0.5 * trimmed_mean(recent[-96:]))
-        return Baseline(expected=max(expected, MIN_RATE), dispersion=dispersion, samples=len(same_slot), seasonal=True)
-    return Baseline(expected=max(trimmed_mean(recent), MIN_RATE), dispersion=dispersion, samples=len(recent),
-                    seasonal=False)
+        usual = Baseline(expected=max(expected, MIN_RATE), dispersion=dispersion, samples=len(same_slot), seasonal=True)
+    else:
+        usual = Baseline(expected=max(trimmed_mean(recent), MIN_RATE), dispersion=dispersion, samples=len(recent),
+                         seasonal=False)
+    return level_shift(processed, series, usual) or usual

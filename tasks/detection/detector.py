@@ -8,40 +8,59 @@ re-running a window gives the same result and never a second alert.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
 from orjson import dumps
 
-from tasks.detection.alert_policy import Alert, apply_policy, close_quiet_incidents, window_label
-from tasks.detection.baseline import compute_baseline
+from tasks.detection.alert_policy import (
+    Alert,
+    apply_policy,
+    close_quiet_incidents,
+    extend_incident,
+    related_alerted,
+    remember_members,
+    window_label,
+)
+from tasks.detection.baseline import MIN_RATE, compute_baseline
 from tasks.detection.explain import describe, explain, load_dimensions
 from tasks.detection.history import load_history, load_window
 from tasks.detection.known_peaks import learn_known_peaks, load_known, match_known
+from tasks.detection.live import Liveness, judge_liveness, missed_entry
 from tasks.detection.peaks import Candidate, find_burst, find_spike, peak_id
 from tasks.detection.rules import DetectionRules
 from tasks.grouping.engine import display_template
 from tasks.models import Peak, Window, iso_z
 
 MODES = ("backfill", "regular", "catchup")
+WEAK_MIN_COUNT = 3  # a problem rising at least this much counts towards its application's combined rise
 
 
 @dataclass
 class DetectionResult:
     peaks: list[Peak] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    missed: list[dict] = field(default_factory=list)  # critical, but too old to alert alone: the late summary
+    recovered: list[dict] = field(default_factory=list)  # alerted incidents closed by this window's quiet
 
 
-def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str) -> DetectionResult:
+def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str,
+                  liveness: Liveness | None = None) -> DetectionResult:
+    """Judge one stored window. ``liveness`` says whether its critical peaks may alert now (and how late);
+    without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if liveness is None:
+        liveness = judge_liveness(mode, window, None, timedelta(0))
     data = load_window(conn, window)
     pairs = sorted(data.totals)
     history = load_history(conn, window, pairs)
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
     candidates: list[Candidate] = []
+    weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
     problems_seen_now = {p for p, _ in pairs}
     new_problems = {p for p in problems_seen_now if p not in history.seen_before}
@@ -81,6 +100,11 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
             found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text)
         if found is not None:
             candidates.append(found)
+        elif count >= WEAK_MIN_COUNT and count >= rules.t("spike_min_ratio") * baseline.expected:
+            weak.append(Peak(peak_id=peak_id(problem_id, app, "spike", window.start), problem_id=problem_id, app=app,
+                             kind="spike", start=window.start, end=window.end, count=count,
+                             baseline=round(baseline.expected, 3), ratio=round(count / baseline.expected, 2),
+                             severity="low"))
 
     muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s)",
                                         (sorted(problems_seen_now),))}
@@ -111,9 +135,10 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         peaks.append(p)
 
     cascade = _cascade(peaks, window, rules)
-    groups = [] if cascade else _app_groups(peaks, window, rules)
+    groups = [] if cascade else _app_groups(peaks, window, rules, weak, baselines)
     result = DetectionResult(peaks=[*peaks, *([cascade] if cascade else []), *groups])
-    _alert(conn, result, window, rules, mode, muted, [g for g in (cascade, *groups) if g], data, templates, first_seen)
+    _alert(conn, result, window, rules, liveness, muted, [g for g in (cascade, *groups) if g], data, templates,
+           first_seen)
     _write_peaks(conn, window, result.peaks)
     learn_known_peaks(conn, window.start, [(p.problem_id, p.app, p.start) for p in peaks if p.kind in ("spike", "burst")],
                       min_days=int(rules.t("known_peak_min_days")), tolerance=int(rules.t("known_peak_tolerance_minutes")))
@@ -157,12 +182,14 @@ def _cascade(peaks: list[Peak], window: Window, rules: DetectionRules) -> Peak |
     return cascade
 
 
-def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> list[Peak]:
+def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules, weak: list[Peak] = (),
+                baselines: dict | None = None) -> list[Peak]:
     """Several problems of one application rising in the same window are one incident (one failing
-    dependency throws several error types): judged on their combined size, alerted once. Only created when
-    the combination is more severe than every member alone."""
+    dependency throws several error types, or one error spread over several problems by an enumerated word):
+    judged on their combined size, alerted once. Only created when the combination is more severe than every
+    member alone; rises too small to be peaks alone count when their sum is clearly above the noise."""
     by_app: dict[str, list[Peak]] = {}
-    for p in peaks:
+    for p in [*peaks, *weak]:
         if not p.known:
             by_app.setdefault(p.app, []).append(p)
     groups = []
@@ -173,9 +200,12 @@ def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> lis
         total = sum(p.count for p in members)
         expected = sum(p.baseline for p in members)
         ratio = total / max(expected, 0.05)
-        level, rule_name = rules.classify(kind="spike", count=total, ratio=ratio, apps=1, error_type=None, text="")
-        if rank[level] <= max(rank[p.severity] for p in members):
+        if any(p in weak for p in members) and not _clearly_above_noise(members, total, expected, baselines or {}, rules):
             continue
+        level, rule_name = rules.classify(kind="spike", count=total, ratio=ratio, apps=1, error_type=None, text="")
+        critical_members = sum(1 for p in members if p.severity == "critical")
+        if rank[level] <= max(rank[p.severity] for p in members) and not (level == "critical" and critical_members >= 2):
+            continue  # one message listing every critical member, not one per member
         top = max(members, key=lambda p: (p.count - p.baseline, p.problem_id))
         group = Peak(peak_id=peak_id(f"group:{app}", app, "cascade", window.start), problem_id=top.problem_id, app=app,
                      kind="cascade", start=min(p.start for p in members), end=max(p.end for p in members), count=total,
@@ -187,21 +217,52 @@ def _app_groups(peaks: list[Peak], window: Window, rules: DetectionRules) -> lis
     return groups
 
 
-def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules, mode: str, muted: set[str],
-           groups: list[Peak], data, templates: dict, first_seen: dict) -> None:
+def _clearly_above_noise(members: list[Peak], total: int, expected: float, baselines: dict,
+                         rules: DetectionRules) -> bool:
+    """The combined rise passes the spike test on the summed negative-binomial variance of its members."""
+    if total < rules.t("spike_min_count") or total < rules.t("spike_min_ratio") * expected:
+        return False
+    var = 0.0
+    for p in members:
+        b = baselines.get((p.problem_id, p.app))
+        mu = max(p.baseline, MIN_RATE)
+        var += mu + (b.dispersion if b else 2.0) * mu * mu
+    return (total - expected) / math.sqrt(var) >= rules.t("spike_min_z")
+
+
+def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules, liveness: Liveness,
+           muted: set[str], groups: list[Peak], data, templates: dict, first_seen: dict) -> None:
     cooldown = timedelta(minutes=rules.alerting["cooldown_minutes"])
     worse = rules.alerting["worse_factor"]
     quiet = timedelta(minutes=rules.alerting["close_after_quiet_minutes"])
-    close_quiet_incidents(conn, window.start, quiet)
+    result.recovered = close_quiet_incidents(conn, window.start, quiet)
     members = {(m["problem_id"], m["app"]): g for g in groups for m in g.members}
     for p in result.peaks:
         if p.kind != "cascade" and (p.problem_id, p.app) in members:
             continue  # the cascade speaks for its members
-        alertable = (mode == "regular" and p.severity == "critical" and not p.known and p.problem_id not in muted)
+        critical = p.severity == "critical" and not p.known and p.problem_id not in muted
         incident_key_peak = p if p.kind != "cascade" else _cascade_key(p)
+        related = None
+        if critical:  # the same failure already alerted under another id or grouping: one message, unless worse
+            apps = {m["app"] for m in p.members} if p.kind == "cascade" else {p.app}
+            related = related_alerted(conn, (incident_key_peak.problem_id, incident_key_peak.app), apps,
+                                      window.start, window.end, quiet)
+            if related is not None and p.count >= worse * max(related[1], 1.0):
+                related = None
+        alertable = liveness.alert and critical and related is None
         outcome = apply_policy(conn, incident_key_peak, window.start, window.end, alertable=alertable,
                                cooldown=cooldown, worse_factor=worse, quiet=quiet)
         p.incident_id = incident_key_peak.incident_id
+        if p.kind == "cascade" and p.incident_id:
+            remember_members(conn, p.incident_id, p.members)
+        if related is not None:
+            extend_incident(conn, related[0], window.end)
+            p.incident_id = related[0]
+            p.reasons.append(f"part of incident {related[0]}, already alerted")
+            continue
+        if critical and liveness.summarise:
+            result.missed.append(missed_entry(p, window, liveness.late_minutes))
+            p.reasons.append(f"judged {liveness.late_minutes} min late: told in the late summary")
         if outcome is None:
             continue
         number, since = outcome
@@ -216,7 +277,7 @@ def _alert(conn, result: DetectionResult, window: Window, rules: DetectionRules,
             explanation=p.explanation, explanation_text=describe(p.explanation), first_seen=iso_z(fs) if fs else None,
             sample_message=data.samples.get(p.problem_id, "")[:2000], events_since_last_alert=since,
             window=window_label(window.start, window.end), reasons=p.reasons,
-            members=p.members))
+            members=p.members, late_minutes=liveness.late_minutes))
     for p in result.peaks:
         if p.kind != "cascade" and (p.problem_id, p.app) in members:
             p.incident_id = members[(p.problem_id, p.app)].incident_id

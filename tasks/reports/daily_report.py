@@ -74,7 +74,7 @@ def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) 
         " ORDER BY problem_id", (start, end))]
     peak_rows = conn.execute(
         "SELECT p.peak_id, p.problem_id, coalesce(pr.template, ''), p.app, p.kind, p.start_ts, p.end_ts, p.count,"
-        " p.baseline, p.ratio, p.severity, p.known, p.alerted, p.explanation FROM peaks p"
+        " p.baseline, p.ratio, p.severity, p.known, p.alerted, p.explanation, p.incident_id FROM peaks p"
         " LEFT JOIN problems pr USING (problem_id) WHERE p.start_ts >= %s AND p.start_ts < %s"
         " ORDER BY p.start_ts, p.peak_id", (start, end)).fetchall()
     peaks = [{"peak_id": r[0], "problem_id": r[1], "template": r[2], "app": r[3], "kind": r[4], "start": iso_z(r[5]),
@@ -103,7 +103,7 @@ def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) 
         "totals": {
             "events": events, "problems": len(per_problem), "new_problems": len(first_seen_today),
             "regressed_problems": len(regressed), "peaks": len(peaks),
-            "critical_peaks": sum(1 for p in peaks if p["severity"] == "critical"),
+            **severity_counts(peak_rows),
             "alerts": sum(1 for p in peaks if p["alerted"]),
             "previous_day_events": prev_events, "same_weekday_last_week_events": week_events,
             "change_vs_previous_day": _ratio(events, prev_events), "change_vs_last_week": _ratio(events, week_events),
@@ -118,6 +118,15 @@ def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) 
                          "windows_expected": 96, "windows_processed": len(present),
                          "windows_missing": [iso_z(w) for w in expected if w not in present]},
     }
+
+
+def severity_counts(peak_rows: list) -> dict:
+    """Incidents, not rows: peaks that belong to one incident (cascade and group members, the same failure
+    under another problem id) count once, and known recurring peaks are expected, not critical."""
+    critical = {r[14] or r[0] for r in peak_rows if r[10] == "critical" and not r[11]}
+    return {"critical_peaks": len(critical), "critical_incidents": len(critical),
+            "expected_peaks": sum(1 for r in peak_rows if r[11]),
+            "incidents": len({r[14] or r[0] for r in peak_rows if not r[11]})}
 
 
 def _hourly(conn, start: datetime) -> list[dict]:

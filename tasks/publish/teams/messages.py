@@ -35,9 +35,39 @@ def critical_alert(alert: dict) -> dict:
     if alert.get("members"):
         sections.append({"title": "Rising together", "lines": [f"{m['app']}: {m['problem_id']} ({m['kind']}, {m['count']})"
                                                                for m in alert["members"][:15]]})
-    title = f"Critical {kind}: {apps or alert['problem_id']}"
+    late = int(alert.get("late_minutes") or 0)
+    if late:
+        facts.insert(0, ("Late", f"judged {late} min after its window closed (a run failed or was late, or logs "
+                                  "arrived late)"))
+    title = f"Critical {kind}: {apps or alert['problem_id']}" + (f" (late by {late} min)" if late else "")
     summary = f"{alert['count']} events of {alert['problem_id']} in {apps}"
     return message("alert", title, summary, "critical", facts, sections)
+
+
+def late_summary(missed: list[dict]) -> dict:
+    """Critical peaks found in windows judged too late to alert one by one: one message, never silence."""
+    windows = sorted({m["window"] for m in missed})
+    lines = [f"{m['window']}: {m['kind']} of {m['problem_id']} in {m['app']} ({m['count']} events, "
+             f"×{m.get('ratio') or 0:.1f}), {m['late_minutes']} min late" for m in missed[:30]]
+    if len(missed) > 30:
+        lines.append(f"… and {len(missed) - 30} more")
+    facts = [("Critical peaks", len(missed)), ("Windows", f"{windows[0].split('/')[0]} → {windows[-1].split('/')[1]}"),
+             ("Why late", "these windows were judged after their live-alert period (failed or late runs)")]
+    return message("late_summary", f"Missed while behind: {len(missed)} critical peak(s)",
+                   f"{len(missed)} critical peak(s) found in windows judged late", "high", facts,
+                   [{"title": "Critical peaks", "lines": lines}])
+
+
+def recovered(incident: dict) -> dict:
+    """An alerted incident has been quiet for its closing period: on-call can stand down."""
+    members = incident.get("members") or []
+    who = incident.get("app") if incident.get("app") not in (None, "*") else ", ".join(
+        sorted({m["app"] for m in members})[:5])
+    facts = [("Incident", incident["incident_id"]), ("Problem", incident.get("problem_id") or "-"),
+             ("Applications", who or "-"), ("Opened", incident["opened_at"]), ("Last seen", incident["last_seen_at"]),
+             ("Events", incident.get("events_total", 0))]
+    return message("recovered", f"Recovered: {who or incident.get('problem_id')}",
+                   f"quiet since {incident['last_seen_at']}", "info", facts)
 
 
 def daily_report(report: dict, confluence_url: str | None) -> dict:
@@ -45,7 +75,8 @@ def daily_report(report: dict, confluence_url: str | None) -> dict:
     change = t.get("change_vs_previous_day")
     facts = [("Errors", f"{t['events']} ({'n/a' if change is None else f'{change:+.0%}'} vs previous day)"),
              ("Problems", f"{t['problems']} ({t['new_problems']} new, {t['regressed_problems']} regressed)"),
-             ("Peaks", f"{t['peaks']} ({t['critical_peaks']} critical, {t['alerts']} alerted)")]
+             ("Peaks", f"{t['peaks']} ({t['critical_peaks']} critical incident(s), "
+                       f"{t.get('expected_peaks', 0)} expected, {t['alerts']} alerted)")]
     top = [f"{i}. {p['count']} × {p.get('title') or p['template']} [{p['trend']}] ({', '.join(p['apps'][:3])})"
            for i, p in enumerate(report["top_problems"][:5], 1)]
     sections = [{"title": "Top 5 issues", "lines": top or ["no errors"]}]
