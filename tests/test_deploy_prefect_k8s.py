@@ -64,7 +64,7 @@ def test_prefect_yaml_is_valid_and_has_no_silently_dropped_keys():
     assert _unknown_keys({"name": "x", "concurency_limit": 1}, DeploymentConfig) == ["concurency_limit"]
     regular = next(d for d in PREFECT_YAML["deployments"] if d["name"] == "regular")
     assert regular["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-    assert regular["schedules"][0]["cron"] == "*/15 * * * *"
+    assert regular["schedules"][0]["cron"] == "5-59/15 * * * *"
     assert all(s.get("timezone") for d in PREFECT_YAML["deployments"] for s in d.get("schedules", []))
 
 
@@ -146,7 +146,7 @@ def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
     limit = regular.concurrency_limit or getattr(regular.global_concurrency_limit, "limit", None)
     assert limit == 1
     assert regular.concurrency_options.collision_strategy.value == "CANCEL_NEW"
-    assert regular.schedules[0].schedule.cron == "*/15 * * * *"
+    assert regular.schedules[0].schedule.cron == "5-59/15 * * * *"
     backfill_params = deployments["backfill-rerun"].parameter_openapi_schema["properties"]
     assert backfill_params["days"]["type"] == "integer" and backfill_params["days"]["minimum"] == 1
     # the Prefect UI's run form explains every parameter; a single day is one parameter

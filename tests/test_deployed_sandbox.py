@@ -137,7 +137,7 @@ def test_a_failing_run_in_the_pod_sends_its_hook_alert(world):
 
 
 def test_the_regular_cron_fires_by_itself(world):
-    """The scheduler creates the next `*/15` run; the worker runs it in a pod. Waits up to one cadence."""
+    """The scheduler creates the next `5-59/15` run; the worker runs it in a pod. Waits up to one cadence."""
     stack = world["stack"]
     deadline = datetime.now(UTC) + timedelta(minutes=17)
     run = None

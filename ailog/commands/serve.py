@@ -19,7 +19,7 @@ def build_deployments(input_paths: list[str] | None):
     return [
         backfill.to_deployment(name="backfill-local", cron="0 9 * * *", parameters={"days": 1, **extra},
                                tags=["ailog", "backfill"]),
-        regular.to_deployment(name="regular-local", cron="*/15 * * * *", parameters=dict(extra),
+        regular.to_deployment(name="regular-local", cron="5-59/15 * * * *", parameters=dict(extra),
                               tags=["ailog", "regular"], concurrency_limit=1),
         publish.to_deployment(name="publish-local", tags=["ailog", "publish"]),
     ]
