@@ -19,6 +19,7 @@ import psycopg
 
 from ailog.db import Database
 from blocks.settings import Settings
+from flows.stage_times import StageTimes
 from tasks.counting import WindowCounts, count_events
 from tasks.models import SourceStats, Window, iso_z
 from tasks.store import advance_watermark, lock_window, replace_window_counts
@@ -51,6 +52,7 @@ class AnalysisContext:
     dry_run: bool = False
     engine: object = None
     rules: object = None
+    times: StageTimes = field(default_factory=StageTimes)  # seconds per stage, summed over the run's windows
     _conn: psycopg.Connection | None = None
 
     @contextmanager
@@ -74,6 +76,7 @@ class AnalysisContext:
         return self._dry_cm.__enter__()
 
     def close(self) -> None:
+        getattr(self.source, "close", lambda: None)()  # open input files, temporary copies
         if self._conn is not None:
             self._conn.rollback()  # a dry run writes nothing
             self._dry_cm.__exit__(None, None, None)
@@ -95,15 +98,29 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
 def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, SourceStats]:
     """Stream the window's events through the grouping engine into counts (memory bounded by distinct keys)."""
     stats = SourceStats()
+    spent = [0.0, 0.0]  # reading, grouping
 
     def grouped():
-        for event in ctx.source.read_window(window, stats):
-            result = ctx.engine.group_event(event)
+        clock, group_event = time.perf_counter, ctx.engine.group_event
+        events = iter(ctx.source.read_window(window, stats))
+        while True:
+            t0 = clock()
+            event = next(events, None)
+            t1 = clock()
+            spent[0] += t1 - t0
+            if event is None:
+                return
+            result = group_event(event)
+            spent[1] += clock() - t1
             if result.error_type and not event.error_type:
                 event.error_type = result.error_type
             yield event, result.problem_id, result.template
 
+    started = time.perf_counter()
     counts = count_events(grouped(), window)
+    ctx.times["read"] += spent[0]
+    ctx.times["group"] += spent[1]
+    ctx.times["count"] += time.perf_counter() - started - spent[0] - spent[1]
     return counts, stats
 
 
@@ -117,19 +134,26 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
 
     counts, stats = read_and_count(ctx, window)
     started = time.perf_counter()
+    times = ctx.times
     with ctx.transaction() as conn:
-        lock_window(conn, window)
-        save_engine(conn, ctx.engine)
-        replace_window_counts(conn, counts, stats, ctx.run_id)
-        detection = detect_window(conn, window, rules=ctx.rules, mode=mode)
-        change = refresh_problems(conn, counts.problem_ids, counts.templates, window.end)
-        queued = 0
-        for alert in detection.alerts:
-            payload = messages.critical_alert(alert.to_dict())
-            if enqueue_teams(conn, ctx.settings, alert.idempotency_key, "alert", payload):
-                queued += 1
-        if watermark:
-            advance_watermark(conn, watermark, window.end, ctx.run_id)
+        with times.stage("store"):
+            lock_window(conn, window)
+            save_engine(conn, ctx.engine)
+            replace_window_counts(conn, counts, stats, ctx.run_id)
+        with times.stage("detect"):
+            detection = detect_window(conn, window, rules=ctx.rules, mode=mode)
+        with times.stage("registries"):
+            change = refresh_problems(conn, counts.problem_ids, counts.templates, window.end)
+        with times.stage("alerts"):
+            queued = 0
+            for alert in detection.alerts:
+                payload = messages.critical_alert(alert.to_dict())
+                if enqueue_teams(conn, ctx.settings, alert.idempotency_key, "alert", payload):
+                    queued += 1
+            if watermark:
+                advance_watermark(conn, watermark, window.end, ctx.run_id)
+        commit_started = time.perf_counter()
+    times["commit"] += time.perf_counter() - commit_started
     elapsed = time.perf_counter() - started
     outcome = WindowOutcome(window=window, events=counts.events, bad_documents=stats.bad_total,
                             problems=len(counts.problem_ids), new_problems=change.new, peaks=len(detection.peaks),

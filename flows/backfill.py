@@ -87,9 +87,11 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
                     tell(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
                           f"{len(outcomes)} windows and write the day's reports to {output_dir}")
                 else:
-                    summary["reports"][day.isoformat()] = steps.write_day_reports(db, day, output_dir)
+                    with ctx.times.stage("reports"):
+                        summary["reports"][day.isoformat()] = steps.write_day_reports(db, day, output_dir)
     finally:
         ctx.close()
+    summary["stage_seconds"] = ctx.times.rounded()
     summary["duration_s"] = round(time.monotonic() - began, 1)
     if summary["successful_days"] and not dry_run:
         summary["pruned"] = _prune(db, settings.analysis.retention_days)
