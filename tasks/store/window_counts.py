@@ -26,16 +26,17 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     start = counts.window.start
     for table in WINDOW_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE window_start = %s", (start,))  # noqa: S608 - fixed table names
+    stamp = start.isoformat()
     with conn.cursor() as cur:
         with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
-            for (problem_id, app, minute), n in sorted(counts.minutes.items()):
-                cp.write_row((start, minute, problem_id, app, n))
+            _write_lines(cp, (f"{stamp}\t{minute.isoformat()}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
+                              for (problem_id, app, minute), n in sorted(counts.minutes.items())))
         with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
-            for (problem_id, app), n in sorted(counts.per_problem_app().items()):
-                cp.write_row((start, problem_id, app, n))
+            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
+                              for (problem_id, app), n in sorted(counts.per_problem_app().items())))
         with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
-            for (problem_id, app, dim, value), n in sorted(counts.dimensions.items()):
-                cp.write_row((start, problem_id, app, dim, _clean(value), n))
+            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{_text(dim)}\t{_text(_clean(value))}\t{n}\n"
+                              for (problem_id, app, dim, value), n in sorted(counts.dimensions.items())))
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
                       " sample_trace_id, error_type, count, apps) FROM STDIN") as cp:
@@ -52,6 +53,29 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
         (start, counts.window.end, stats.events_read, dumps(dict(stats.bad_documents)).decode(),
          len(counts.samples), counts.data_hash(), run_id),
     )
+
+
+def _write_lines(cp, lines, batch: int = 4096) -> None:
+    """COPY text rows built as strings and sent in batches: one Python call per batch, not per row (the
+    per-row `write_row` adaptation was a third of a window's store time)."""
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= batch:
+            cp.write("".join(chunk))
+            chunk.clear()
+    if chunk:
+        cp.write("".join(chunk))
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
 
 
 def _clean(value: str | None) -> str | None:
