@@ -124,13 +124,13 @@ def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, 
     return counts, stats
 
 
-def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark: str | None = None) -> WindowOutcome:
-    """Process one window idempotently: re-running it replaces its rows and never alerts twice."""
-    from tasks.detection import detect_window
+def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark: str | None = None,
+                   judge: bool = True) -> WindowOutcome:
+    """Process one window idempotently: re-running it replaces its rows and never alerts twice.
+
+    ``judge=False`` stores the window's counts only (a fanned-out backfill's child); `judge_stored_window`
+    then runs detection, registries and alerts on it later, in time order."""
     from tasks.grouping import save_engine
-    from tasks.outbox import enqueue_teams
-    from tasks.publish.teams import messages
-    from tasks.registries.known_errors import refresh_problems
 
     counts, stats = read_and_count(ctx, window)
     started = time.perf_counter()
@@ -140,28 +140,64 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
             lock_window(conn, window)
             save_engine(conn, ctx.engine)
             replace_window_counts(conn, counts, stats, ctx.run_id)
-        with times.stage("detect"):
-            detection = detect_window(conn, window, rules=ctx.rules, mode=mode)
-        with times.stage("registries"):
-            change = refresh_problems(conn, counts.problem_ids, counts.templates, window.end)
-        with times.stage("alerts"):
-            queued = 0
-            for alert in detection.alerts:
-                payload = messages.critical_alert(alert.to_dict())
-                if enqueue_teams(conn, ctx.settings, alert.idempotency_key, "alert", payload):
-                    queued += 1
-            if watermark:
-                advance_watermark(conn, watermark, window.end, ctx.run_id)
+        verdict = _judge(ctx, conn, window, counts.problem_ids, counts.templates, mode, watermark) if judge else None
         commit_started = time.perf_counter()
     times["commit"] += time.perf_counter() - commit_started
-    elapsed = time.perf_counter() - started
-    outcome = WindowOutcome(window=window, events=counts.events, bad_documents=stats.bad_total,
-                            problems=len(counts.problem_ids), new_problems=change.new, peaks=len(detection.peaks),
-                            alerts=len(detection.alerts), alerts_queued=queued, db_write_seconds=elapsed,
-                            peak_rows=detection.peaks)
     if stats.bad_total:
         log.warning("window %s: %d bad document(s) skipped: %s", window.label, stats.bad_total,
                     dict(stats.bad_documents))
+    return _outcome(ctx, window, mode, counts.events, stats.bad_total, len(counts.problem_ids), verdict,
+                    time.perf_counter() - started)
+
+
+def judge_stored_window(ctx: AnalysisContext, window: Window, *, mode: str) -> WindowOutcome:
+    """Detection, registries and alerts of a window whose counts are already stored (by a fanned-out child)."""
+    from tasks.store.window_counts import stored_problems
+
+    started = time.perf_counter()
+    with ctx.transaction() as conn:
+        lock_window(conn, window)
+        problems = stored_problems(conn, window)
+        row = conn.execute("SELECT events_read, bad_documents FROM windows WHERE window_start = %s",
+                           (window.start,)).fetchone()
+        templates = {p: t for p, t in problems.items() if t is not None}
+        verdict = _judge(ctx, conn, window, set(problems), templates, mode, None)
+    events, bad = (row[0], sum((row[1] or {}).values())) if row else (0, 0)
+    return _outcome(ctx, window, mode, events, bad, len(problems), verdict, time.perf_counter() - started)
+
+
+def _judge(ctx: AnalysisContext, conn: psycopg.Connection, window: Window, problem_ids: set[str],
+           templates: dict[str, str], mode: str, watermark: str | None) -> tuple:
+    """detect → refresh registries → queue alerts → advance watermark, in the window's transaction."""
+    from tasks.detection import detect_window
+    from tasks.outbox import enqueue_teams
+    from tasks.publish.teams import messages
+    from tasks.registries.known_errors import refresh_problems
+
+    times = ctx.times
+    with times.stage("detect"):
+        detection = detect_window(conn, window, rules=ctx.rules, mode=mode)
+    with times.stage("registries"):
+        change = refresh_problems(conn, problem_ids, templates, window.end)
+    with times.stage("alerts"):
+        queued = 0
+        for alert in detection.alerts:
+            payload = messages.critical_alert(alert.to_dict())
+            if enqueue_teams(conn, ctx.settings, alert.idempotency_key, "alert", payload):
+                queued += 1
+        if watermark:
+            advance_watermark(conn, watermark, window.end, ctx.run_id)
+    return detection, change, queued
+
+
+def _outcome(ctx: AnalysisContext, window: Window, mode: str, events: int, bad: int, problems: int,
+             verdict: tuple | None, elapsed: float) -> WindowOutcome:
+    detection, change, queued = verdict if verdict else (None, None, 0)
+    peaks = detection.peaks if detection else []
+    alerts = len(detection.alerts) if detection else 0
+    outcome = WindowOutcome(window=window, events=events, bad_documents=bad, problems=problems,
+                            new_problems=change.new if change else 0, peaks=len(peaks), alerts=alerts,
+                            alerts_queued=queued, db_write_seconds=elapsed, peak_rows=peaks)
     log.info("window %s (%s): %d events, %d problems (%d new), %d peaks, %d alert(s)%s", window.label, mode,
              outcome.events, outcome.problems, outcome.new_problems, outcome.peaks, outcome.alerts,
              " [dry run: nothing written]" if ctx.dry_run else "")

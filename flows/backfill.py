@@ -47,8 +47,13 @@ def _prune(db, retention_days: int) -> dict:
 
 @flow(name="backfill", on_failure=[backfill_failed], log_prints=False, retries=0)
 def backfill(days: int = 1, start: date | None = None, end: date | None = None, dry_run: bool = False,
-             publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
-    """Analyse whole UTC days (default: yesterday), write the reports and CSVs, then publish as a subflow."""
+             publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None,
+             fan_out: str | None = None, count_only: bool = False) -> dict:
+    """Analyse whole UTC days (default: yesterday), write the reports and CSVs, then publish as a subflow.
+
+    ``fan_out``: a deployment ("flow/deployment", or "self") to count each day in its own child run (pod);
+    this run then judges every window in order, writes the reports and publishes (flows/fanout.py).
+    ``count_only``: what such a child does — read, group and store the counts, nothing else."""
     began = time.monotonic()
     configure_logging("backfill")
     day_list = days_to_process(days if not (start or end) else None, parse_day(start, "start"),
@@ -64,14 +69,26 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
     ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
     summary = {"days_processed": 0, "successful_days": [], "failed_days": [], "events": 0, "problems_new": 0,
                "peaks": 0, "incidents": 0, "saved_rows": 0, "reports": {}, "dry_run": dry_run}
+    children = {}
     try:
+        if fan_out and not dry_run and not count_only:
+            from flows.fanout import count_days_in_children
+
+            children = count_days_in_children(day_list, fan_out, input_paths=input_paths, output_dir=output_dir)
         total_windows = sum(len(windows_between(day_window(d).start, day_window(d).end)) for d in day_list)
         with progress(f"backfill {day_list[0]} → {day_list[-1]}", total_windows) as advance:
             for day in day_list:
                 window = day_window(day)
                 try:
-                    outcomes = steps.analyse_windows(ctx, windows_between(window.start, window.end), "backfill",
-                                                     None, advance)
+                    if children.get(day.isoformat(), "Completed") != "Completed":
+                        raise RuntimeError(f"its count run ended {children[day.isoformat()]}")
+                    if children:
+                        from flows.fanout import judge_days
+
+                        outcomes = judge_days(ctx, windows_between(window.start, window.end), advance)
+                    else:
+                        outcomes = steps.analyse_windows(ctx, windows_between(window.start, window.end), "backfill",
+                                                         None, advance, judge=not count_only)
                 except Exception as exc:
                     log.error("backfill of %s failed: %s", day, exc)
                     summary["failed_days"].append(day.isoformat())
@@ -83,6 +100,8 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
                 summary["peaks"] += sum(o.peaks for o in outcomes)
                 summary["incidents"] += sum(1 for o in outcomes for p in o.peak_rows if p.severity in {"critical", "high"})
                 summary["saved_rows"] += sum(o.problems for o in outcomes)
+                if count_only:
+                    continue
                 if dry_run:
                     tell(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
                           f"{len(outcomes)} windows and write the day's reports to {output_dir}")
@@ -93,6 +112,11 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
         ctx.close()
     summary["stage_seconds"] = ctx.times.rounded()
     summary["duration_s"] = round(time.monotonic() - began, 1)
+    if count_only:
+        record_run_end(db, run_id, "failed" if summary["failed_days"] else "completed", summary, None, dry_run)
+        if summary["failed_days"]:
+            raise BackfillFailed(f"counting failed on {', '.join(summary['failed_days'])}")
+        return summary
     if summary["successful_days"] and not dry_run:
         summary["pruned"] = _prune(db, settings.analysis.retention_days)
         steps.deliver_outbox(settings, db)

@@ -22,13 +22,14 @@ def check_source(source) -> str:
 
 
 @task(name="analyse-windows", **RETRY)
-def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
+def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None,
+                    judge: bool = True) -> list:
     """Analyse windows in order through the shared code path; a retry re-runs them idempotently."""
     from flows.analysis import analyse_window
 
     outcomes = []
     for w in windows:
-        outcomes.append(analyse_window(ctx, w, mode=mode, watermark=watermark))
+        outcomes.append(analyse_window(ctx, w, mode=mode, watermark=watermark, judge=judge))
         if progress is not None:
             progress()
     return outcomes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ailog.commands._prefect_env import prepare_prefect_env
+from ailog.commands._prefect_env import prepare_prefect_env, wait_for_api
 
 
 def run(args) -> int:
@@ -14,6 +14,7 @@ def run(args) -> int:
         from ailog.errors import ConfigError
 
         raise ConfigError(f"--window must divide an hour (e.g. 5, 15, 30), got {args.window}")
+    wait_for_api()
     regular(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
             end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output or "reports",
             input_paths=args.input)

@@ -39,11 +39,11 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
                               for (problem_id, app, dim, value), n in sorted(counts.dimensions.items())))
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
-                      " sample_trace_id, error_type, count, apps) FROM STDIN") as cp:
+                      " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
             for problem_id, s in sorted(counts.samples.items()):
                 cp.write_row((start, problem_id, s.first_ts, s.last_ts, _clean(s.sample_message),
                               _clean(s.sample_trace_id), _clean(s.error_type), totals[problem_id],
-                              sorted(apps[problem_id])))
+                              sorted(apps[problem_id]), _clean(counts.templates.get(problem_id))))
     conn.execute(
         "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
         " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
@@ -81,6 +81,12 @@ def _text(value: str) -> str:
 def _clean(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL bytes; log lines sometimes do."""
     return value.replace("\x00", "\ufffd") if value else value
+
+
+def stored_problems(conn: psycopg.Connection, window: Window) -> dict[str, str | None]:
+    """The problems of a stored window with the template they were grouped under (what judging it needs)."""
+    return dict(conn.execute("SELECT problem_id, template FROM window_problem_samples WHERE window_start = %s",
+                             (window.start,)).fetchall())
 
 
 def processed_windows(conn: psycopg.Connection, window: Window) -> list:
