@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ailog.commands._prefect_env import prepare_prefect_env, wait_for_api
+from ailog.commands._prefect_env import prepare_prefect_env
 
 
 def run(args) -> int:
@@ -13,7 +13,10 @@ def run(args) -> int:
         from ailog.errors import ConfigError
 
         raise ConfigError("--start needs --end (calendar days, UTC, both included)")
-    wait_for_api()
+    if args.days is not None and args.days < 1:
+        from ailog.errors import ConfigError
+
+        raise ConfigError(f"--days must be at least 1, got {args.days}")
     backfill(days=args.days or 1, start=args.start, end=args.end, dry_run=args.dry_run, publish=not args.no_publish,
-             output_dir=args.output or "reports", input_paths=args.input)
+             output_dir=args.output, input_paths=args.input)
     return 0

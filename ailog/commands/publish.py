@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ailog.commands._prefect_env import prepare_prefect_env, wait_for_api
+from ailog.commands._prefect_env import prepare_prefect_env
 
 
 def run(args) -> int:
@@ -10,7 +10,6 @@ def run(args) -> int:
     from flows.common import parse_day
     from flows.publish import publish
 
-    wait_for_api()
-    summary = publish(day=parse_day(args.date, "--date"), dry_run=args.dry_run, output_dir=args.output or "reports")
+    summary = publish(day=parse_day(args.date, "--date"), dry_run=args.dry_run, output_dir=args.output)
     print(f"publish {summary['day']}: Teams {summary['teams']}; Confluence {summary['confluence']}")
     return 0

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from ailog.commands._prefect_env import prepare_prefect_env, wait_for_api
+from ailog.commands._prefect_env import prepare_prefect_env
 
 
 def run(args) -> int:
     prepare_prefect_env()
     from flows.common import parse_instant
-    from flows.regular import regular
+    from flows.regular import regular, regular_rerun
 
     if args.window < 1 or 60 % args.window:
         from ailog.errors import ConfigError
 
         raise ConfigError(f"--window must divide an hour (e.g. 5, 15, 30), got {args.window}")
-    wait_for_api()
-    regular(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
-            end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output or "reports",
+    flow_fn = regular_rerun if args.start or args.end else regular
+    flow_fn(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
+            end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output,
             input_paths=args.input)
     return 0
