@@ -42,6 +42,7 @@ def count_days_in_children(days: list[date], deployment: str, *, input_paths: li
             raise ConfigError("fan_out='self' needs the backfill to run from a deployment; name one instead "
                               "(e.g. fan_out='backfill/backfill')")
         deployment = resolved
+    _check_room(deployment, len(days))
     submitted = {}
     for day in days:
         params = {"start": day.isoformat(), "end": day.isoformat(), "publish": False, "output_dir": output_dir,
@@ -53,6 +54,21 @@ def count_days_in_children(days: list[date], deployment: str, *, input_paths: li
         submitted[day.isoformat()] = run.id
         log.info("submitted the count run of %s to %s (flow run %s)", day, deployment, run.id)
     return wait_for_runs(submitted, timeout_s)
+
+
+def _check_room(deployment: str, children: int) -> None:
+    """A child deployment whose concurrency limit the parent itself holds would wait forever: refuse it."""
+    from prefect.client.orchestration import get_client
+
+    from ailog.errors import ConfigError
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_deployment_by_name(deployment).global_concurrency_limit
+    if limit is not None and own_deployment() == deployment and limit.limit <= 1:
+        raise ConfigError(f"fan_out to {deployment}: its concurrency limit ({limit.limit}) is held by this run, so "
+                          "the children would wait forever; fan out to a deployment of its own (see docs/DEPLOYMENT.md)")
+    if limit is not None and limit.limit < children:
+        log.info("%s runs at most %d at a time: %d day(s) queue", deployment, limit.limit, children)
 
 
 def wait_for_runs(runs: dict[str, object], timeout_s: float) -> dict[str, str]:
