@@ -265,7 +265,7 @@ def main() -> int:
         results["regular"] = r
         print(f"\nregular window: {r['events']} events in {r['seconds']:.1f} s of flow time ({r['call_s']:.1f} s with "
               f"the flow engine), after a day of history; RSS {r['rss_mib']:.0f} MiB; "
-              + " ".join(f"{k}={v:.1f}" for k, v in r["stages"].items()))
+              + " ".join(f"{k}={v:.1f}" for k, v in (r["stages"] or {}).items()))
         if r["seconds"] > TARGETS["regular_s"]:
             missed.append(f"regular window took {r['seconds']:.0f} s (target 30 s)")
     results["missed"] = missed
