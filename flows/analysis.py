@@ -19,6 +19,7 @@ import psycopg
 
 from ailog.db import Database
 from blocks.settings import Settings
+from flows.stage_times import StageTimes
 from tasks.counting import WindowCounts, count_events
 from tasks.models import SourceStats, Window, iso_z
 from tasks.store import advance_watermark, lock_window, replace_window_counts
@@ -53,6 +54,7 @@ class AnalysisContext:
     engine: object = None
     rules: object = None
     now: datetime | None = None  # the run's logical time: how late a catch-up window is judged
+    times: StageTimes = field(default_factory=StageTimes)  # seconds per stage, summed over the run's windows
     _conn: psycopg.Connection | None = None
 
     @contextmanager
@@ -76,6 +78,7 @@ class AnalysisContext:
         return self._dry_cm.__enter__()
 
     def close(self) -> None:
+        getattr(self.source, "close", lambda: None)()  # open input files, temporary copies
         if self._conn is not None:
             self._conn.rollback()  # a dry run writes nothing
             self._dry_cm.__exit__(None, None, None)
@@ -97,37 +100,91 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
 def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, SourceStats]:
     """Stream the window's events through the grouping engine into counts (memory bounded by distinct keys)."""
     stats = SourceStats()
+    spent = [0.0, 0.0]  # reading, grouping
 
     def grouped():
-        for event in ctx.source.read_window(window, stats):
-            result = ctx.engine.group_event(event)
+        clock, group_event = time.perf_counter, ctx.engine.group_event
+        events = iter(ctx.source.read_window(window, stats))
+        while True:
+            t0 = clock()
+            event = next(events, None)
+            t1 = clock()
+            spent[0] += t1 - t0
+            if event is None:
+                return
+            result = group_event(event)
+            spent[1] += clock() - t1
             if result.error_type and not event.error_type:
                 event.error_type = result.error_type
             yield event, result.problem_id, result.template
 
+    started = time.perf_counter()
     counts = count_events(grouped(), window)
+    ctx.times["read"] += spent[0]
+    ctx.times["group"] += spent[1]
+    ctx.times["count"] += time.perf_counter() - started - spent[0] - spent[1]
     return counts, stats
 
 
-def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark: str | None = None) -> WindowOutcome:
-    """Process one window idempotently: re-running it replaces its rows and never alerts twice."""
+def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark: str | None = None,
+                   judge: bool = True) -> WindowOutcome:
+    """Process one window idempotently: re-running it replaces its rows and never alerts twice.
+
+    ``judge=False`` stores the window's counts only (a fanned-out backfill's child); `judge_stored_window`
+    then runs detection, registries and alerts on it later, in time order."""
+    from tasks.grouping import save_engine
+
+    counts, stats = read_and_count(ctx, window)
+    started = time.perf_counter()
+    times = ctx.times
+    with ctx.transaction() as conn:
+        with times.stage("store"):
+            lock_window(conn, window)
+            save_engine(conn, ctx.engine)
+            replace_window_counts(conn, counts, stats, ctx.run_id)
+        verdict = _judge(ctx, conn, window, counts.problem_ids, counts.templates, mode, watermark) if judge else None
+        commit_started = time.perf_counter()
+    times["commit"] += time.perf_counter() - commit_started
+    if stats.bad_total:
+        log.warning("window %s: %d bad document(s) skipped: %s", window.label, stats.bad_total,
+                    dict(stats.bad_documents))
+    return _outcome(ctx, window, mode, counts.events, stats.bad_total, len(counts.problem_ids), verdict,
+                    time.perf_counter() - started)
+
+
+def judge_stored_window(ctx: AnalysisContext, window: Window, *, mode: str) -> WindowOutcome:
+    """Detection, registries and alerts of a window whose counts are already stored (by a fanned-out child)."""
+    from tasks.store.window_counts import stored_problems
+
+    started = time.perf_counter()
+    with ctx.transaction() as conn:
+        lock_window(conn, window)
+        problems = stored_problems(conn, window)
+        row = conn.execute("SELECT events_read, bad_documents FROM windows WHERE window_start = %s",
+                           (window.start,)).fetchone()
+        templates = {p: t for p, t in problems.items() if t is not None}
+        verdict = _judge(ctx, conn, window, set(problems), templates, mode, None)
+    events, bad = (row[0], sum((row[1] or {}).values())) if row else (0, 0)
+    return _outcome(ctx, window, mode, events, bad, len(problems), verdict, time.perf_counter() - started)
+
+
+def _judge(ctx: AnalysisContext, conn: psycopg.Connection, window: Window, problem_ids: set[str],
+           templates: dict[str, str], mode: str, watermark: str | None) -> tuple:
+    """detect → refresh registries → queue alerts → advance watermark, in the window's transaction."""
     from tasks.detection import detect_window
     from tasks.detection.live import judge_liveness
     from tasks.detection.notices import queue_recovered
-    from tasks.grouping import save_engine
     from tasks.outbox import enqueue_teams
     from tasks.publish.teams import messages
     from tasks.registries.known_errors import refresh_problems
 
-    counts, stats = read_and_count(ctx, window)
-    started = time.perf_counter()
-    with ctx.transaction() as conn:
-        lock_window(conn, window)
-        save_engine(conn, ctx.engine)
-        replace_window_counts(conn, counts, stats, ctx.run_id)
+    times = ctx.times
+    with times.stage("detect"):
         liveness = judge_liveness(mode, window, ctx.now, timedelta(minutes=ctx.settings.analysis.live_alert_minutes))
         detection = detect_window(conn, window, rules=ctx.rules, mode=mode, liveness=liveness)
-        change = refresh_problems(conn, counts.problem_ids, counts.templates, window.end)
+    with times.stage("registries"):
+        change = refresh_problems(conn, problem_ids, templates, window.end)
+    with times.stage("alerts"):
         queued = 0
         for alert in detection.alerts:
             payload = messages.critical_alert(alert.to_dict())
@@ -136,14 +193,18 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
         queued += queue_recovered(conn, ctx.settings, detection.recovered, mode)
         if watermark:
             advance_watermark(conn, watermark, window.end, ctx.run_id)
-    elapsed = time.perf_counter() - started
-    outcome = WindowOutcome(window=window, events=counts.events, bad_documents=stats.bad_total,
-                            problems=len(counts.problem_ids), new_problems=change.new, peaks=len(detection.peaks),
-                            alerts=len(detection.alerts), alerts_queued=queued, db_write_seconds=elapsed,
-                            peak_rows=detection.peaks, missed=detection.missed)
-    if stats.bad_total:
-        log.warning("window %s: %d bad document(s) skipped: %s", window.label, stats.bad_total,
-                    dict(stats.bad_documents))
+    return detection, change, queued
+
+
+def _outcome(ctx: AnalysisContext, window: Window, mode: str, events: int, bad: int, problems: int,
+             verdict: tuple | None, elapsed: float) -> WindowOutcome:
+    detection, change, queued = verdict if verdict else (None, None, 0)
+    peaks = detection.peaks if detection else []
+    alerts = len(detection.alerts) if detection else 0
+    outcome = WindowOutcome(window=window, events=events, bad_documents=bad, problems=problems,
+                            new_problems=change.new if change else 0, peaks=len(peaks), alerts=alerts,
+                            alerts_queued=queued, db_write_seconds=elapsed, peak_rows=peaks,
+                            missed=detection.missed if detection else [])
     log.info("window %s (%s): %d events, %d problems (%d new), %d peaks, %d alert(s)%s", window.label, mode,
              outcome.events, outcome.problems, outcome.new_problems, outcome.peaks, outcome.alerts,
              " [dry run: nothing written]" if ctx.dry_run else "")

@@ -65,6 +65,11 @@ def backfill(
                                             "(/tmp/ailog/reports in the image). Later runs never read it.")] = None,
     input_paths: Annotated[list[str] | None, Field(description="NDJSON log files instead of Elasticsearch "
                                                    "(local runs and tests).")] = None,
+    fan_out: Annotated[str | None, Field(description="Count each day in its own child run of this deployment "
+                                         "('self') or of the one named 'flow/deployment' (one pod per day), then "
+                                         "judge every window here in order and publish once.")] = None,
+    count_only: Annotated[bool, Field(description="What a fanned-out child does: read, group and store the "
+                                      "day's counts; no detection, reports or publishing.")] = False,
 ) -> dict:
     """Analyse whole UTC days (default: yesterday), store the day's report, write the files, then publish.
 
@@ -77,6 +82,9 @@ def backfill(
         publish: run the publish subflow at the end
         output_dir: directory for report files (default AILOG_REPORTS_DIR)
         input_paths: NDJSON log files instead of Elasticsearch
+        fan_out: a deployment to count each day in its own child run ("self" or "flow/deployment"); this run
+            then judges every window in order, writes the reports and publishes once (flows/fanout.py)
+        count_only: what such a child does: read, group and store the counts, nothing else
     """
     began = time.monotonic()
     configure_logging("backfill")
@@ -98,14 +106,26 @@ def backfill(
     ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
     summary = {"days_processed": 0, "successful_days": [], "failed_days": [], "events": 0, "problems_new": 0,
                "peaks": 0, "incidents": 0, "saved_rows": 0, "reports": {}, "dry_run": dry_run}
+    children = {}
     try:
+        if fan_out and not dry_run and not count_only:
+            from flows.fanout import count_days_in_children
+
+            children = count_days_in_children(day_list, fan_out, input_paths=input_paths, output_dir=output_dir)
         total_windows = sum(len(windows_between(day_window(d).start, day_window(d).end)) for d in day_list)
         with progress(f"backfill {day_list[0]} → {day_list[-1]}", total_windows) as advance:
             for day in day_list:
                 window = day_window(day)
                 try:
-                    outcomes = steps.analyse_windows(ctx, windows_between(window.start, window.end), "backfill",
-                                                     None, advance)
+                    if children.get(day.isoformat(), "Completed") != "Completed":
+                        raise RuntimeError(f"its count run ended {children[day.isoformat()]}")
+                    if children:
+                        from flows.fanout import judge_days
+
+                        outcomes = judge_days(ctx, windows_between(window.start, window.end), advance)
+                    else:
+                        outcomes = steps.analyse_windows(ctx, windows_between(window.start, window.end), "backfill",
+                                                         None, advance, judge=not count_only)
                 except Exception as exc:
                     log.error("backfill of %s failed: %s", day, exc)
                     summary["failed_days"].append(day.isoformat())
@@ -117,18 +137,27 @@ def backfill(
                 summary["peaks"] += sum(o.peaks for o in outcomes)
                 summary["incidents"] += sum(1 for o in outcomes for p in o.peak_rows if p.severity in {"critical", "high"})
                 summary["saved_rows"] += sum(o.problems for o in outcomes)
+                if count_only:
+                    continue
                 if dry_run:
                     tell(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
                           f"{len(outcomes)} windows and write the day's reports to {output_dir}")
                 else:
-                    files = steps.write_day_reports(db, day, output_dir, run_id)
+                    with ctx.times.stage("reports"):
+                        files = steps.write_day_reports(db, day, output_dir, run_id)
                     summary["reports"][day.isoformat()] = files
                     if "files_error" in files:
                         summary.setdefault("warnings", []).append(files["files_error"])
                         tell(f"warning: {files['files_error']}")
     finally:
         ctx.close()
+    summary["stage_seconds"] = ctx.times.rounded()
     summary["duration_s"] = round(time.monotonic() - began, 1)
+    if count_only:
+        record_run_end(db, run_id, "failed" if summary["failed_days"] else "completed", summary, None, dry_run)
+        if summary["failed_days"]:
+            raise BackfillFailed(f"counting failed on {', '.join(summary['failed_days'])}")
+        return summary
     if summary["successful_days"] and not dry_run:
         steps.deliver_outbox(settings, db)
         summary["pruned"] = _prune(db, settings.analysis.retention_days)

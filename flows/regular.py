@@ -177,6 +177,7 @@ def regular(
             for alert_peak in o.peak_rows:
                 if alert_peak.alerted:
                     tell(f"[dry run] would alert Teams: {alert_peak.kind} of {alert_peak.problem_id} in {alert_peak.app}")
+    summary["stage_seconds"] = ctx.times.rounded() if outcomes else {}
     summary["duration_s"] = round(time.monotonic() - began, 1)
     from flows.artifacts import leave_artifacts
 

@@ -45,24 +45,27 @@ def _batch_name() -> str:
 
 
 @task(name="analyse-windows", task_run_name=_batch_name, **RETRY)
-def analyse_batch(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
+def analyse_batch(ctx, windows: list, mode: str, watermark: str | None = None, progress=None,
+                  judge: bool = True) -> list:
     """Analyse a few windows in order through the shared code path; a retry re-runs them idempotently."""
     from flows.analysis import analyse_window
 
     outcomes = []
     for w in windows:
-        outcomes.append(analyse_window(ctx, w, mode=mode, watermark=watermark))
+        outcomes.append(analyse_window(ctx, w, mode=mode, watermark=watermark, judge=judge))
         if progress is not None:
             progress()
     return outcomes
 
 
-def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
-    """Windows in order, one task run per hour of them (a failure stops the rest: windows must stay in order)."""
+def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None,
+                    judge: bool = True) -> list:
+    """Windows in order, one task run per hour of them (a failure stops the rest: windows must stay in order).
+    ``judge=False``: store the counts only (a fanned-out backfill's child, flows/fanout.py)."""
     outcomes = []
     for i in range(0, len(windows), WINDOWS_PER_TASK):
         batch = windows[i:i + WINDOWS_PER_TASK]
-        outcomes += analyse_batch(ctx, batch, mode, watermark, progress)
+        outcomes += analyse_batch(ctx, batch, mode, watermark, progress, judge)
     return outcomes
 
 

@@ -68,29 +68,41 @@ class WindowCounts:
 
 
 def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -> WindowCounts:
-    """Count ``(event, problem_id, template)`` triples of one window at 1-minute resolution."""
+    """Count ``(event, problem_id, template)`` triples of one window at 1-minute resolution.
+
+    The per-event work is kept to dictionary updates: a sample's text (message + stack trace) is only built
+    when the event could replace the problem's sample (it is not later than the current one).
+    """
     counts = WindowCounts(window=window)
+    minutes, dimensions, samples, templates = counts.minutes, counts.dimensions, counts.samples, counts.templates
+    events = 0
     for event, problem_id, template in grouped:
-        minute = event.timestamp.replace(second=0, microsecond=0)
+        ts = event.timestamp
+        minute = ts.replace(second=0, microsecond=0)
         app = event.app or "unknown"
-        counts.minutes[(problem_id, app, minute)] += 1
-        counts.events += 1
-        counts.templates.setdefault(problem_id, template)
-        for dim in DIMENSIONS:
-            value = getattr(event, dim)
+        key = (problem_id, app, minute)
+        minutes[key] = minutes.get(key, 0) + 1
+        events += 1
+        if problem_id not in templates:
+            templates[problem_id] = template
+        for dim, value in (("pod", event.pod), ("host", event.host), ("version", event.version),
+                           ("namespace", event.namespace), ("error_type", event.error_type)):
             if value:
-                counts.dimensions[(problem_id, app, dim, str(value)[:200])] += 1
-        sample = counts.samples.get(problem_id)
-        message = event.message if not event.stack_trace else f"{event.message}\n{event.stack_trace}"
+                dkey = (problem_id, app, dim, str(value)[:200])
+                dimensions[dkey] = dimensions.get(dkey, 0) + 1
+        sample = samples.get(problem_id)
         if sample is None:
-            counts.samples[problem_id] = ProblemSample(event.timestamp, event.timestamp, message[:MAX_SAMPLE_CHARS],
-                                                       event.trace_id, event.error_type)
+            message = event.message if not event.stack_trace else f"{event.message}\n{event.stack_trace}"
+            samples[problem_id] = ProblemSample(ts, ts, message[:MAX_SAMPLE_CHARS], event.trace_id, event.error_type)
             continue
-        if (event.timestamp, message) < (sample.first_ts, sample.sample_message):
-            sample.first_ts = event.timestamp
-            sample.sample_message = message[:MAX_SAMPLE_CHARS]
-            sample.sample_trace_id = event.trace_id
-            sample.error_type = event.error_type or sample.error_type
-        if event.timestamp > sample.last_ts:
-            sample.last_ts = event.timestamp
+        if ts <= sample.first_ts:
+            message = event.message if not event.stack_trace else f"{event.message}\n{event.stack_trace}"
+            if (ts, message) < (sample.first_ts, sample.sample_message):
+                sample.first_ts = ts
+                sample.sample_message = message[:MAX_SAMPLE_CHARS]
+                sample.sample_trace_id = event.trace_id
+                sample.error_type = event.error_type or sample.error_type
+        if ts > sample.last_ts:
+            sample.last_ts = ts
+    counts.events = events
     return counts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import reprlib
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from tasks.models import LogEvent, SourceStats
@@ -25,15 +26,16 @@ def get_field(doc: dict, name: str) -> Any:
     """Value of a dotted field name, looked up dotted first, then nested, then mixed."""
     if name in doc:
         return doc[name]
+    parts, keys = _segments(name)
+    if len(parts) == 1:
+        return None
     node: Any = doc
-    parts = name.split(".")
     i = 0
     while i < len(parts):
         if not isinstance(node, dict):
             return None
         # try the longest dotted key first (e.g. {"kubernetes": {"pod.name": ...}})
-        for j in range(len(parts), i, -1):
-            key = ".".join(parts[i:j])
+        for key, j in keys[i]:
             if key in node:
                 node = node[key]
                 i = j
@@ -41,6 +43,13 @@ def get_field(doc: dict, name: str) -> Any:
         else:
             return None
     return node
+
+
+@lru_cache(maxsize=1024)
+def _segments(name: str) -> tuple[list[str], list[list[tuple[str, int]]]]:
+    """The dotted keys to try from each position, longest first (computed once per field name)."""
+    parts = name.split(".")
+    return parts, [[(".".join(parts[i:j]), j) for j in range(len(parts), i, -1)] for i in range(len(parts))]
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -59,6 +68,11 @@ def parse_timestamp(value: Any) -> datetime | None:
             return None
     if not isinstance(value, str) or len(value) > 64:
         return None
+    if value[-1:] == "Z":  # the usual form, e.g. 2026-11-20T10:00:00.123Z: parsed as is (3.11 truncates nanoseconds)
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if text.isascii() and text.isdigit():
         return parse_timestamp(int(text))

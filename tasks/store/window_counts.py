@@ -26,23 +26,24 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     start = counts.window.start
     for table in WINDOW_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE window_start = %s", (start,))  # noqa: S608 - fixed table names
+    stamp = start.isoformat()
     with conn.cursor() as cur:
         with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
-            for (problem_id, app, minute), n in sorted(counts.minutes.items()):
-                cp.write_row((start, minute, problem_id, app, n))
+            _write_lines(cp, (f"{stamp}\t{minute.isoformat()}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
+                              for (problem_id, app, minute), n in sorted(counts.minutes.items())))
         with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
-            for (problem_id, app), n in sorted(counts.per_problem_app().items()):
-                cp.write_row((start, problem_id, app, n))
+            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
+                              for (problem_id, app), n in sorted(counts.per_problem_app().items())))
         with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
-            for (problem_id, app, dim, value), n in sorted(counts.dimensions.items()):
-                cp.write_row((start, problem_id, app, dim, _clean(value), n))
+            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{_text(dim)}\t{_text(_clean(value))}\t{n}\n"
+                              for (problem_id, app, dim, value), n in sorted(counts.dimensions.items())))
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
-                      " sample_trace_id, error_type, count, apps) FROM STDIN") as cp:
+                      " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
             for problem_id, s in sorted(counts.samples.items()):
                 cp.write_row((start, problem_id, s.first_ts, s.last_ts, _clean(s.sample_message),
                               _clean(s.sample_trace_id), _clean(s.error_type), totals[problem_id],
-                              sorted(apps[problem_id])))
+                              sorted(apps[problem_id]), _clean(counts.templates.get(problem_id))))
     conn.execute(
         "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
         " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
@@ -54,9 +55,38 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     )
 
 
+def _write_lines(cp, lines, batch: int = 4096) -> None:
+    """COPY text rows built as strings and sent in batches: one Python call per batch, not per row (the
+    per-row `write_row` adaptation was a third of a window's store time)."""
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= batch:
+            cp.write("".join(chunk))
+            chunk.clear()
+    if chunk:
+        cp.write("".join(chunk))
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
 def _clean(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL bytes; log lines sometimes do."""
     return value.replace("\x00", "\ufffd") if value else value
+
+
+def stored_problems(conn: psycopg.Connection, window: Window) -> dict[str, str | None]:
+    """The problems of a stored window with the template they were grouped under (what judging it needs)."""
+    return dict(conn.execute("SELECT problem_id, template FROM window_problem_samples WHERE window_start = %s",
+                             (window.start,)).fetchall())
 
 
 def processed_windows(conn: psycopg.Connection, window: Window) -> list:
