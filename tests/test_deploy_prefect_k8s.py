@@ -55,7 +55,8 @@ def test_prefect_yaml_is_valid_and_has_no_silently_dropped_keys():
     from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(PREFECT_YAML)
-    assert {d.name for d in model.deployments} == {"backfill", "backfill-rerun", "regular", "regular-rerun", "publish"}
+    assert {d.name for d in model.deployments} == {"backfill", "backfill-rerun", "backfill-day", "regular", "regular-rerun",
+                                                       "publish"}
     unknown = []
     for i, dep in enumerate(PREFECT_YAML["deployments"]):
         unknown += _unknown_keys(dep, DeploymentConfig, f"deployments[{i}].")
@@ -141,7 +142,7 @@ def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
             return {d.name: d for d in await client.read_deployments()}
 
     deployments = asyncio.run(read())
-    assert {"backfill", "backfill-rerun", "regular", "regular-rerun", "publish"} <= set(deployments)
+    assert {"backfill", "backfill-rerun", "backfill-day", "regular", "regular-rerun", "publish"} <= set(deployments)
     regular = deployments["regular"]
     limit = regular.concurrency_limit or getattr(regular.global_concurrency_limit, "limit", None)
     assert limit == 1
