@@ -169,6 +169,7 @@ class Stack:
         """Run a command in the pod sandbox with the Job's environment (e.g. `ailog db migrate`)."""
         env = {**self._clean_env(), **dockerfile_env(), **self.job_env,
                "AILOG_POD_CODE": str(self.base / "code"), "AILOG_POD_KEEP_PATHS": f"{sys.prefix} {ROOT}"}
+        env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the image has `ailog` on its PATH
         return subprocess.run([str(ROOT / "deploy" / "local" / "pod.sh"), *command], env=env, capture_output=True,
                               text=True, timeout=600)
 
