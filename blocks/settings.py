@@ -118,6 +118,8 @@ class TeamsSettings:
     enabled: bool = True
     kind: str = "auto"  # auto | legacy | workflow
     timeout: float = 30.0
+    retry_budget_hours: float = 24.0  # a message undelivered this long after it was queued is dead
+    alert_stale_minutes: int = 120  # alerts queued longer than this go out as one digest instead
 
     @property
     def active(self) -> bool:
@@ -239,6 +241,8 @@ def teams_from_env(env: dict[str, str]) -> TeamsSettings:
         webhook_url=env_secret("TEAMS_WEBHOOK_URL", env),
         enabled=env_bool("TEAMS_ENABLED", True, env),
         kind=kind,
+        retry_budget_hours=env_int("TEAMS_RETRY_BUDGET_HOURS", 24, env),
+        alert_stale_minutes=env_int("TEAMS_ALERT_STALE_MINUTES", 120, env),
     )
 
 

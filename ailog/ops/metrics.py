@@ -60,3 +60,21 @@ def push_run_metrics(flow: str, outcome: str, duration_s: float, figures: dict, 
     except Exception as exc:  # metrics must never fail a run
         log.warning("could not push metrics to the Pushgateway (%s)", type(exc).__name__)
         return False
+
+
+def push_outbox_metrics(pending: int, dead: int, url: str | None) -> bool:
+    """The outbox's state after a delivery (any flow): queued and dead-lettered messages (job=ailog_outbox)."""
+    if not url:
+        return False
+    registry = CollectorRegistry()
+    Gauge("ailog_outbox_pending", "Messages queued in the outbox, not yet delivered", registry=registry).set(pending)
+    Gauge("ailog_outbox_dead", "Messages given up (refused, or undelivered within their budget)",
+          registry=registry).set(dead)
+    Gauge("ailog_outbox_last_delivery_timestamp_seconds", "When the outbox was last delivered",
+          registry=registry).set(time.time())
+    try:
+        push_to_gateway(url, job="ailog_outbox", registry=registry, timeout=10)
+        return True
+    except Exception as exc:  # metrics must never fail a run
+        log.warning("could not push outbox metrics to the Pushgateway (%s)", type(exc).__name__)
+        return False
