@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from ailog.errors import ConfigError
+from ailog.redact import register_settings
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -300,4 +301,6 @@ def load_settings(env: dict[str, str] | None = None, *, use_blocks: bool | None 
         for name, (value, source) in settings_from_blocks(env).items():
             sections[name] = value
             sources[name] = source
-    return Settings(home=home, analysis=analysis_from_env(env), sources=sources, **sections)
+    settings = Settings(home=home, analysis=analysis_from_env(env), sources=sources, **sections)
+    register_settings(settings)  # every configured secret, from env or blocks, is masked from now on
+    return settings

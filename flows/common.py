@@ -15,6 +15,9 @@ log = logging.getLogger("ailog.flows")
 
 def tell(message: str) -> None:
     """Say something to the person running the command (stdout) and to the Prefect UI (the run's log)."""
+    from ailog.redact import redact
+
+    message = redact(message)
     print(message, flush=True)
     try:
         from prefect import get_run_logger

@@ -22,7 +22,7 @@ from datetime import timedelta
 import orjson
 import psycopg
 
-from ailog.redact import redact
+from ailog.redact import redact, redact_value
 
 log = logging.getLogger("ailog.outbox")
 LEASE = timedelta(minutes=10)
@@ -49,7 +49,7 @@ def enqueue(conn: psycopg.Connection, *, key: str, channel: str, kind: str, payl
     """Queue a message in the caller's transaction; False when this key was queued before."""
     cur = conn.execute("INSERT INTO outbox (idempotency_key, channel, kind, payload) VALUES (%s, %s, %s, %s)"
                        " ON CONFLICT (idempotency_key) DO NOTHING",
-                       (key, channel, kind, orjson.dumps(payload).decode()))
+                       (key, channel, kind, orjson.dumps(redact_value(payload)).decode()))
     return cur.rowcount == 1
 
 
