@@ -166,6 +166,8 @@ class AnalysisSettings:
     detection_rules: Path | None = None  # YAML, see docs/CONFIGURATION.md
     retention_days: int = 90
     pushgateway_url: str | None = None
+    scrub_patterns: Path | None = None  # YAML of extra log-content scrubbing patterns, see docs/PRIVACY.md
+    scrub_defaults: bool = True  # the built-in patterns (secrets, cards, IBANs, e-mails)
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,8 @@ def analysis_from_env(env: dict[str, str]) -> AnalysisSettings:
         fingerprint_rules=path("AILOG_FINGERPRINT_RULES"),
         detection_rules=path("AILOG_DETECTION_RULES"),
         retention_days=env_int("AILOG_RETENTION_DAYS", 90, env),
+        scrub_patterns=path("AILOG_SCRUB_PATTERNS"),
+        scrub_defaults=env_bool("AILOG_SCRUB_DEFAULTS", True, env),
         pushgateway_url=env.get("AILOG_PUSHGATEWAY_URL") or None,
     )
 

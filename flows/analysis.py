@@ -83,8 +83,9 @@ class AnalysisContext:
 def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool) -> AnalysisContext:
     from tasks.detection import load_detection_rules
     from tasks.grouping import load_engine, load_fingerprint_rules
+    from tasks.scrubbing import scrubbed
 
-    ctx = AnalysisContext(settings=settings, db=db, source=source, run_id=run_id, dry_run=dry_run)
+    ctx = AnalysisContext(settings=settings, db=db, source=scrubbed(source, settings), run_id=run_id, dry_run=dry_run)
     rules = load_fingerprint_rules(settings.analysis.fingerprint_rules) if settings.analysis.fingerprint_rules else None
     with db.connect() as conn:
         ctx.engine = load_engine(conn, rules)
