@@ -51,15 +51,20 @@ class AnalysisContext:
     dry_run: bool = False
     engine: object = None
     rules: object = None
-    _conn: psycopg.Connection | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
-        """One transaction per window; in a dry run one transaction for the whole run, rolled back at the end."""
+        """One transaction per window. A dry run reads a REPEATABLE READ snapshot and rolls each window back at
+        once, so the row locks its simulated writes take last one window's write phase, never the whole run:
+        a live run is never left waiting behind a dry run (at the cost that a dry window does not see the
+        simulated writes of the dry windows before it)."""
         if self.dry_run:
-            if self._conn is None:
-                self._conn = self._open_dry_connection()
-            yield self._conn
+            with self.db.connect() as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()  # a dry run writes nothing
             return
         with self.db.connect() as conn:
             try:
@@ -69,15 +74,8 @@ class AnalysisContext:
                 conn.rollback()
                 raise
 
-    def _open_dry_connection(self) -> psycopg.Connection:
-        self._dry_cm = self.db.connect()
-        return self._dry_cm.__enter__()
-
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.rollback()  # a dry run writes nothing
-            self._dry_cm.__exit__(None, None, None)
-            self._conn = None
+        """Nothing stays open between windows (kept for the flows' `finally`)."""
 
 
 def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool) -> AnalysisContext:

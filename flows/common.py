@@ -133,6 +133,16 @@ def parse_instant(value: str | datetime | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def refuse_future(now: datetime, **instants: datetime | None) -> None:
+    """--at/--end after now would advance the watermark past data that does not exist yet."""
+    from ailog.errors import ConfigError
+
+    for name, value in instants.items():
+        if value is not None and value > now:
+            raise ConfigError(f"--{name} {value.isoformat()} is in the future (now is {now.isoformat()}): windows "
+                              "can only be analysed once they are over; the regular schedule picks them up then")
+
+
 def days_to_process(days: int | None, start: date | None, end: date | None, today: date) -> list[date]:
     """Whole UTC days: the N days before today, or start..end (both included)."""
     from ailog.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from prefect import flow
 
@@ -19,6 +19,7 @@ from flows.common import (
     push_metrics,
     record_run_end,
     record_run_start,
+    refuse_future,
     tell,
 )
 from flows.hooks import regular_failed
@@ -74,6 +75,18 @@ def _auto_publish(settings, output_dir: str) -> str:
         return f"failed: {exc}"
 
 
+def _lock_busy(settings, began: float):
+    """Another regular run holds the lock: end as a visible Cancelled state named "Skipped" with a metric,
+    never as a Completed run that did nothing (a lock held for hours would otherwise look healthy)."""
+    from prefect.states import Cancelled
+
+    message = ("skipped: another regular run holds the regular-phase lock (pg_try_advisory_lock); if none is "
+               "running, a lost session holds it until its TCP keepalive expires (about a minute)")
+    log.warning(message)
+    push_metrics(settings, "regular", "skipped_locked", round(time.monotonic() - began, 1), {"skipped_locked": 1})
+    return Cancelled(name="Skipped", message=message)
+
+
 @flow(name="regular", on_failure=[regular_failed], log_prints=False, retries=0)
 def regular(window: int = 15, at: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
             dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
@@ -81,6 +94,7 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
     began = time.monotonic()
     configure_logging("regular")
     at, start, end = parse_instant(at, "at"), parse_instant(start, "start"), parse_instant(end, "end")
+    refuse_future(datetime.now(UTC), at=at, end=end)
     settings, db = open_state(dry_run)
     from tasks.source import open_source
 
@@ -91,9 +105,7 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
                      "warnings": []}
     with db.connect(autocommit=True) as lock_conn:
         if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
-            log.warning("another regular run is in progress; this run does nothing")
-            summary["skipped"] = "another regular run is in progress"
-            return summary
+            return _lock_busy(settings, began)
         try:
             windows, warnings = plan_windows(lock_conn, minutes=window, at=at, start=start, end=end, now=logical_now(),
                                              lag_minutes=settings.analysis.ingest_lag_minutes,

@@ -14,7 +14,13 @@ def run(args) -> int:
         from ailog.errors import ConfigError
 
         raise ConfigError(f"--window must divide an hour (e.g. 5, 15, 30), got {args.window}")
-    regular(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
-            end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output or "reports",
-            input_paths=args.input)
+    from prefect.exceptions import CancelledRun
+
+    try:
+        regular(window=args.window, at=parse_instant(args.at, "--at"), start=parse_instant(args.start, "--start"),
+                end=parse_instant(args.end, "--end"), dry_run=args.dry_run, output_dir=args.output or "reports",
+                input_paths=args.input)
+    except CancelledRun as exc:  # another run holds the lock: not a success, not a crash
+        print(str(exc))
+        return 75  # EX_TEMPFAIL
     return 0

@@ -23,6 +23,7 @@ FIGURES = {
     "problems_new": ("ailog_problems_new", "New problems registered by the run"),
     "db_write_seconds": ("ailog_db_write_seconds", "Time spent writing windows to PostgreSQL"),
     "lag_seconds": ("ailog_lag_seconds", "Seconds between the end of the newest processed window and now"),
+    "skipped_locked": ("ailog_run_skipped_locked", "1 if the run did nothing because another run held the lock"),
 }
 
 

@@ -9,10 +9,14 @@ import psycopg
 
 
 def prune(conn: psycopg.Connection, older_than: datetime) -> dict[str, int]:
+    """Idempotent per window: a window pruned before (then re-backfilled) is not added to the totals again."""
     conn.execute(
         "UPDATE problems p SET count_pruned = p.count_pruned + s.n FROM"
-        " (SELECT problem_id, sum(count)::bigint AS n FROM window_problem_samples WHERE window_start < %s"
+        " (SELECT problem_id, sum(count)::bigint AS n FROM window_problem_samples w WHERE window_start < %s"
+        "  AND NOT EXISTS (SELECT 1 FROM pruned_windows pw WHERE pw.window_start = w.window_start)"
         "  GROUP BY problem_id) s WHERE p.problem_id = s.problem_id", (older_than,))
+    conn.execute("INSERT INTO pruned_windows (window_start) SELECT DISTINCT window_start FROM window_problem_samples"
+                 " WHERE window_start < %s ON CONFLICT DO NOTHING", (older_than,))
     removed = {}
     for table, column in (("window_counts", "window_start"), ("window_totals", "window_start"),
                           ("window_dimensions", "window_start"), ("window_problem_samples", "window_start"),
