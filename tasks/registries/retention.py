@@ -23,4 +23,10 @@ def prune(conn: psycopg.Connection, older_than: datetime) -> dict[str, int]:
                           ("windows", "window_start"), ("peaks", "window_start"), ("runs", "started_at")):
         removed[table] = conn.execute(f"DELETE FROM {table} WHERE {column} < %s", (older_than,)).rowcount  # noqa: S608
     removed["outbox"] = conn.execute("DELETE FROM outbox WHERE status = 'sent' AND sent_at < %s", (older_than,)).rowcount
+    # a pruned window re-analysed since (a re-backfill) counted twice in count_total until now: recompute it
+    conn.execute(
+        "UPDATE problems p SET count_total = p.count_pruned + coalesce(s.n, 0) FROM problems q LEFT JOIN"
+        " (SELECT problem_id, sum(count)::bigint AS n FROM window_problem_samples GROUP BY problem_id) s"
+        " ON s.problem_id = q.problem_id WHERE q.problem_id = p.problem_id"
+        " AND p.count_total <> p.count_pruned + coalesce(s.n, 0)")
     return removed
