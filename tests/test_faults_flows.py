@@ -89,8 +89,8 @@ def assert_converged(fe) -> None:
 
 @pytest.mark.parametrize("faults", [
     {"faults": ["429", "503", "429", "503", "429"]},                       # a storm, absorbed by retries
-    {"faults": [None] * 7 + ["failed_shards"]},                           # a partial page fails its window
-    {"faults": [None] * 9 + ["expired"]},                                 # the PIT vanishes mid-window
+    {"faults": [None] * 7 + ["failed_shards"]},                           # a partial page: the window is re-read
+    {"faults": [None] * 9 + ["expired"]},                                 # the PIT vanishes mid-window: re-read
     {"down_after_pages": 15},                                             # the node dies after half the pages
 ])
 def test_elasticsearch_faults_converge_to_the_undisturbed_state(prefect_api, flows_env, faults):
@@ -100,8 +100,10 @@ def test_elasticsearch_faults_converge_to_the_undisturbed_state(prefect_api, flo
     es.faults = list(faults.get("faults", []))
     es.down_after_pages = faults.get("down_after_pages")
     first = regular(start=START, end=END, output_dir=flows_env["out"], return_state=True)
-    if "down_after_pages" in faults or any(f in ("failed_shards", "expired") for f in es.faults + faults.get("faults", [])):
-        assert first.is_failed(), "an incomplete read must fail the run, not complete it"
+    if "down_after_pages" in faults:
+        assert first.is_failed(), "a node that stays gone must fail the run, not complete it with half the events"
+    elif first.is_completed():  # the task's retries absorbed the fault: the result must already be exact
+        assert state_of(flows_env["db"]) == flows_env["baseline"]
     es.down_after_pages = None
     es.faults = []
     run_until_done(regular, flows_env)
