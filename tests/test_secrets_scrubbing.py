@@ -15,6 +15,7 @@ from ailog.errors import ConfigError
 from tasks.models import SourceStats, Window
 from tasks.scrubbing import ScrubbedSource, Scrubber, load_patterns
 from tasks.source.files import FileSource
+from tests.test_flows_end_to_end import env  # noqa: F401 - the flows' environment (DB, local Teams and Confluence)
 
 CASES = {
     "jdbc:postgresql://db:5432/x?user=app&password=Hunter2-Leak failed": "Hunter2-Leak",
@@ -94,45 +95,29 @@ def scan(text: str) -> list[str]:
     return [n for n in NEEDLES if n in text]
 
 
-def test_whole_pipeline_leaks_no_secret_and_no_personal_data(prefect_api, db, monkeypatch, tmp_path, capsys):
+def test_whole_pipeline_leaks_no_secret_and_no_personal_data(prefect_api, env, monkeypatch, tmp_path, capsys):  # noqa: F811
     from ailog.simulation import generate
     from flows.backfill import backfill
+    from flows.publish import publish
     from flows.regular import regular
-    from tests.fakes.confluence_server import FakeConfluence
-    from tests.fakes.teams_server import FakeTeams
 
     data = generate(START, 3, seed=5, out_dir=tmp_path / "logs", apps=3)
     hostile = tmp_path / "logs" / "hostile.ndjson"
     hostile.write_text("\n".join(hostile_lines(START)) + "\n")
     inputs = [str(p) for p in data.files] + [str(hostile)]
-    out, log_dir = tmp_path / "reports", tmp_path / "joblogs"
-    s = db.settings
-    env = {"DB_HOST": s.host, "DB_PORT": str(s.port), "DB_NAME": s.name, "DB_USER": s.user, "DB_DDL_USER": s.ddl_user,
-           "DB_PASSWORD": KNOWN_SECRETS[0], "AILOG_HOME": str(tmp_path / "home"), "AILOG_USE_BLOCKS": "false",
-           "AILOG_LOG_DIR": str(log_dir), "AILOG_LOG_FORMAT": "json"}
-    for k, v in env.items():
+    db, teams, wiki, out, log_dir = env["db"], env["teams"], env["wiki"], env["out"], tmp_path / "joblogs"
+    wiki.password = KNOWN_SECRETS[1]
+    for k, v in {"DB_PASSWORD": KNOWN_SECRETS[0], "CONFLUENCE_PASSWORD": KNOWN_SECRETS[1],
+                 "TEAMS_WEBHOOK_URL": f"{teams.url}/workflows/x?sig={KNOWN_SECRETS[2]}",
+                 "AILOG_LOG_DIR": str(log_dir), "AILOG_LOG_FORMAT": "json"}.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.delenv("ES_HOST", raising=False)
-    with FakeTeams("workflow") as teams, FakeConfluence(password=KNOWN_SECRETS[1]) as wiki:
-        monkeypatch.setenv("TEAMS_WEBHOOK_URL", f"{teams.url}/workflows/x?sig={KNOWN_SECRETS[2]}")
-        monkeypatch.setenv("TEAMS_WEBHOOK_KIND", "workflow")
-        for env_name, page in (("CONFLUENCE_DAILY_REPORT_PAGE_ID", "1"), ("CONFLUENCE_KNOWN_ERRORS_PAGE_ID", "2"),
-                               ("CONFLUENCE_KNOWN_PEAKS_PAGE_ID", "3")):
-            wiki.add_page(page, env_name)
-            monkeypatch.setenv(env_name, page)
-        monkeypatch.setenv("CONFLUENCE_URL", wiki.url)
-        monkeypatch.setenv("CONFLUENCE_USERNAME", "svc")
-        monkeypatch.setenv("CONFLUENCE_PASSWORD", KNOWN_SECRETS[1])
-
-        summary = backfill(start=START, end=START + timedelta(days=1), input_paths=inputs, output_dir=str(out))
-        assert summary["publish"] == "completed", summary
-        day3 = datetime(2026, 11, 4, tzinfo=UTC)
-        regular(start=day3, end=day3 + timedelta(hours=14), input_paths=inputs, output_dir=str(out))
-        from flows.publish import publish
-
-        publish(day=START + timedelta(days=1), output_dir=str(out))
-        outgoing = {"teams": [r["body"].decode("utf-8", "replace") for r in teams.requests],
-                    "confluence": [r["body"].decode("utf-8", "replace") for r in wiki.requests]}
+    summary = backfill(start=START, end=START + timedelta(days=1), input_paths=inputs, output_dir=str(out))
+    assert summary["publish"] == "completed", summary
+    day3 = datetime(2026, 11, 4, tzinfo=UTC)
+    regular(start=day3, end=day3 + timedelta(hours=14), input_paths=inputs, output_dir=str(out))
+    publish(day=START + timedelta(days=1), output_dir=str(out))
+    outgoing = {"teams": [r["body"].decode("utf-8", "replace") for r in teams.requests],
+                "confluence": [r["body"].decode("utf-8", "replace") for r in wiki.requests]}
 
     with db.connect() as conn:
         tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'ailog'")]
