@@ -63,16 +63,20 @@ def push_run_metrics(flow: str, outcome: str, duration_s: float, figures: dict, 
         return False
 
 
+OUTBOX_GAUGES = {
+    "ailog_outbox_pending": "Messages queued in the outbox, not yet delivered",
+    "ailog_outbox_dead": "Messages given up (refused, or undelivered within their budget)",
+    "ailog_outbox_last_delivery_timestamp_seconds": "When the outbox was last delivered",
+}
+
+
 def push_outbox_metrics(pending: int, dead: int, url: str | None) -> bool:
     """The outbox's state after a delivery (any flow): queued and dead-lettered messages (job=ailog_outbox)."""
     if not url:
         return False
     registry = CollectorRegistry()
-    Gauge("ailog_outbox_pending", "Messages queued in the outbox, not yet delivered", registry=registry).set(pending)
-    Gauge("ailog_outbox_dead", "Messages given up (refused, or undelivered within their budget)",
-          registry=registry).set(dead)
-    Gauge("ailog_outbox_last_delivery_timestamp_seconds", "When the outbox was last delivered",
-          registry=registry).set(time.time())
+    for (name, doc), value in zip(OUTBOX_GAUGES.items(), (pending, dead, time.time()), strict=True):
+        Gauge(name, doc, registry=registry).set(value)
     try:
         push_to_gateway(url, job="ailog_outbox", registry=registry, timeout=10)
         return True
