@@ -20,7 +20,7 @@ MASK = "**********"
 SECRET_ENV = ("DB_PASSWORD", "DB_DDL_PASSWORD", "ES_PASSWORD", "ES_API_KEY", "TEAMS_WEBHOOK_URL",
               "CONFLUENCE_PASSWORD", "CONFLUENCE_TOKEN")
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|TOKEN|API_KEY|SECRET|WEBHOOK_URL)$")
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@\"'<>]+:[^/\s@\"'<>]+@", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"'<>]+:[^/\s@\"'<>]+@", re.IGNORECASE)
 _SIG = re.compile(r"(?P<k>[?&](?:sig|token|api_key|apikey|access_token|password|secret)=)[^&\s\"'<>]+", re.IGNORECASE)
 MIN_LEN = 4
 
@@ -75,15 +75,28 @@ def _walk(obj, depth: int = 0):
         yield obj
 
 
+_cache: dict = {"key": None, "values": [], "names": SECRET_ENV}
+
+
 def _known_values(extra: tuple[str, ...]) -> list[str]:
-    values = set(extra)
-    for name, value in os.environ.items():
-        if name in SECRET_ENV or (_SECRET_NAME.search(name) and len(value) >= 8):
-            values.add(value)
+    """Registered and environment secrets, longest first (a secret containing another is masked whole);
+    recomputed only when the environment or the registry changed."""
     with _lock:
-        values |= _registry
-    # longest first, so a secret that contains another is masked whole
-    return sorted((v for v in values if v and len(v) >= MIN_LEN), key=len, reverse=True)
+        key = (len(os.environ), len(_registry), *(os.environ.get(n) for n in _cache["names"]))
+        if _cache["key"] != key:
+            values = set(_registry)
+            names = [n for n in os.environ if n in SECRET_ENV or _SECRET_NAME.search(n)]
+            for name in names:
+                value = os.environ[name]
+                if name in SECRET_ENV or len(value) >= 8:
+                    values.add(value)
+            _cache["names"] = tuple(sorted(set(names) | set(SECRET_ENV)))
+            _cache["key"] = (len(os.environ), len(_registry), *(os.environ.get(n) for n in _cache["names"]))
+            _cache["values"] = sorted((v for v in values if v and len(v) >= MIN_LEN), key=len, reverse=True)
+        known = _cache["values"]
+    if extra:
+        known = sorted({*known, *(v for v in extra if v and len(v) >= MIN_LEN)}, key=len, reverse=True)
+    return known
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
@@ -93,8 +106,9 @@ def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     for value in _known_values(extra):
         if value in text:
             text = text.replace(value, MASK)
-    text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
-    return _SIG.sub(r"\g<k>****", text)
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
+    return _SIG.sub(r"\g<k>****", text) if "=" in text else text
 
 
 def redact_value(obj):
