@@ -78,11 +78,19 @@ def _walk(obj, depth: int = 0):
 _cache: dict = {"key": None, "values": [], "names": SECRET_ENV}
 
 
+def _env_key(names: tuple[str, ...]) -> tuple:
+    """What the secret list depends on, read from the raw environment mapping (no decoding: a hot path)."""
+    raw = getattr(os.environ, "_data", None)
+    if raw is not None and isinstance(next(iter(raw), b""), bytes):
+        return (len(raw), len(_registry), *(raw.get(n.encode()) for n in names))
+    return (len(os.environ), len(_registry), *(os.environ.get(n) for n in names))
+
+
 def _known_values(extra: tuple[str, ...]) -> list[str]:
     """Registered and environment secrets, longest first (a secret containing another is masked whole);
     recomputed only when the environment or the registry changed."""
     with _lock:
-        key = (len(os.environ), len(_registry), *(os.environ.get(n) for n in _cache["names"]))
+        key = _env_key(_cache["names"])
         if _cache["key"] != key:
             values = set(_registry)
             names = [n for n in os.environ if n in SECRET_ENV or _SECRET_NAME.search(n)]
@@ -91,7 +99,7 @@ def _known_values(extra: tuple[str, ...]) -> list[str]:
                 if name in SECRET_ENV or len(value) >= 8:
                     values.add(value)
             _cache["names"] = tuple(sorted(set(names) | set(SECRET_ENV)))
-            _cache["key"] = (len(os.environ), len(_registry), *(os.environ.get(n) for n in _cache["names"]))
+            _cache["key"] = _env_key(_cache["names"])
             _cache["values"] = sorted((v for v in values if v and len(v) >= MIN_LEN), key=len, reverse=True)
         known = _cache["values"]
     if extra:
