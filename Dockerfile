@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PREFECT_HOME=/tmp/prefect \
     AILOG_HOME=/tmp/ailog \
+    AILOG_REPORTS_DIR=/tmp/ailog/reports \
     PREFECT_LOGGING_EXTRA_LOGGERS=ailog,tasks,flows
 
 RUN groupadd --gid 10001 ailog && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin ailog

@@ -29,9 +29,19 @@ COMMANDS_HELP = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ai-log-analyzer")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
 def _add_input_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", nargs="+", metavar="PATH", help="NDJSON log files (.ndjson or .ndjson.gz) instead of Elasticsearch")
-    p.add_argument("--output", default=None, metavar="DIR", help="report directory (default ./reports)")
+    p.add_argument("--output", default=None, metavar="DIR",
+                   help="report directory (default $AILOG_REPORTS_DIR, else ./reports)")
     p.add_argument("--dry-run", action="store_true", help="read and analyse, write and send nothing; print what would happen")
 
 
@@ -40,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ailog",
         description="AI Log Analyzer: error logs → problems, peaks, alerts and daily reports.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors (implies --verbose)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Prefect's run and task logs at the terminal (they always reach the Prefect UI)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -62,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", help=COMMANDS_HELP["publish"], description=COMMANDS_HELP["publish"])
     p.add_argument("--date", metavar="DATE", help="day to publish (default: yesterday, UTC)")
-    p.add_argument("--output", default=None, metavar="DIR", help="report directory (default ./reports)")
+    p.add_argument("--output", default=None, metavar="DIR",
+                   help="report directory (default $AILOG_REPORTS_DIR, else ./reports)")
     p.add_argument("--dry-run", action="store_true", help="render what would be published, send nothing")
 
     p = sub.add_parser("group", help=COMMANDS_HELP["group"], description=COMMANDS_HELP["group"])
@@ -134,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("AILOG_DEBUG", "").lower() in {"1", "true", "yes"}
+    if debug or args.verbose:
+        os.environ["AILOG_VERBOSE"] = "1"
     module = importlib.import_module(f"ailog.commands.{args.command.replace('-', '_')}")
     try:
         return int(module.run(args) or 0)

@@ -1,6 +1,6 @@
 """Block documents ↔ settings: register the types, create documents from env vars, read them back.
 
-Document names default to ``ailog-postgres``, ``ailog-elasticsearch``, ``ailog-teams``, ``ailog-confluence``
+Document names default to ``ailog-postgres``, ``ailog-elasticsearch``, ``ailog-teams``, ``ailog-confluence``, ``ailog-reports``
 (override with ``AILOG_BLOCK_<SECTION>``, e.g. ``AILOG_BLOCK_TEAMS=teams-prod``).
 """
 
@@ -14,14 +14,17 @@ from ailog.errors import ConfigError
 from blocks.confluence import AilogConfluence
 from blocks.elasticsearch import AilogElasticsearch
 from blocks.postgres import AilogPostgres
+from blocks.reports import AilogReports
 from blocks.settings import (
     ConfluenceSettings,
     DatabaseSettings,
     ElasticsearchSettings,
+    ReportsSettings,
     TeamsSettings,
     confluence_from_env,
     database_from_env,
     elasticsearch_from_env,
+    reports_from_env,
     teams_from_env,
 )
 from blocks.teams import AilogTeams
@@ -31,9 +34,10 @@ SECTIONS: dict[str, tuple[type, type]] = {
     "elasticsearch": (AilogElasticsearch, ElasticsearchSettings),
     "teams": (AilogTeams, TeamsSettings),
     "confluence": (AilogConfluence, ConfluenceSettings),
+    "reports": (AilogReports, ReportsSettings),
 }
 DEFAULT_NAMES = {"database": "ailog-postgres", "elasticsearch": "ailog-elasticsearch",
-                 "teams": "ailog-teams", "confluence": "ailog-confluence"}
+                 "teams": "ailog-teams", "confluence": "ailog-confluence", "reports": "ailog-reports"}
 
 
 def document_name(section: str, env: dict[str, str] | None = None) -> str:
@@ -42,7 +46,7 @@ def document_name(section: str, env: dict[str, str] | None = None) -> str:
 
 
 def register_block_types() -> list[str]:
-    """Register the four block types with the configured Prefect API (idempotent)."""
+    """Register the block types with the configured Prefect API (idempotent)."""
     for block_cls, _ in SECTIONS.values():
         block_cls.register_type_and_schema()
     return [b._block_type_slug for b, _ in SECTIONS.values()]
@@ -59,22 +63,21 @@ def _block_values(section: str, settings: Any) -> dict | None:
         return None
     if section == "confluence" and not settings.url:
         return None
+    if section == "reports" and settings == ReportsSettings():
+        return None
     names = set(block_cls.model_fields)
     values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name in names}
     return {k: v for k, v in values.items() if v is not None}
 
 
-def blocks_from_env(env: dict[str, str] | None = None) -> dict[str, str]:
+def blocks_from_env(env: dict[str, str] | None = None, *, sections: tuple[str, ...] | None = None) -> dict[str, str]:
     """Create or update one block document per configured section from the environment variables."""
     env = dict(os.environ if env is None else env)
-    from_env = {
-        "database": database_from_env(env),
-        "elasticsearch": elasticsearch_from_env(env),
-        "teams": teams_from_env(env),
-        "confluence": confluence_from_env(env),
-    }
+    readers = {"database": database_from_env, "elasticsearch": elasticsearch_from_env, "teams": teams_from_env,
+               "confluence": confluence_from_env, "reports": reports_from_env}
     result = {}
-    for section, settings in from_env.items():
+    for section in sections or tuple(readers):
+        settings = readers[section](env)
         values = _block_values(section, settings)
         name = document_name(section, env)
         if values is None:

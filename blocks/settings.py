@@ -171,6 +171,17 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+class ReportsSettings:
+    """Where the report files go (report JSON, Markdown, charts, CSVs).
+
+    Nothing a later run needs is read from here (it is all in PostgreSQL): in a pod this is scratch space (the
+    image sets ``AILOG_REPORTS_DIR=/tmp/ailog/reports``); mount a volume there to keep the files.
+    """
+
+    directory: str = "reports"
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database: DatabaseSettings
@@ -179,6 +190,7 @@ class Settings:
     confluence: ConfluenceSettings
     analysis: AnalysisSettings
     sources: dict[str, str] = field(default_factory=dict)  # section -> "block:<name>" | "env" | "default"
+    reports: ReportsSettings = field(default_factory=ReportsSettings)
 
 
 def _es_url(env: dict[str, str]) -> str | None:
@@ -263,6 +275,10 @@ def confluence_from_env(env: dict[str, str]) -> ConfluenceSettings:
     )
 
 
+def reports_from_env(env: dict[str, str]) -> ReportsSettings:
+    return ReportsSettings(directory=env.get("AILOG_REPORTS_DIR") or "reports")
+
+
 def analysis_from_env(env: dict[str, str]) -> AnalysisSettings:
     def path(name: str) -> Path | None:
         raw = env.get(name)
@@ -295,6 +311,7 @@ def load_settings(env: dict[str, str] | None = None, *, use_blocks: bool | None 
         "elasticsearch": elasticsearch_from_env(env),
         "teams": teams_from_env(env),
         "confluence": confluence_from_env(env),
+        "reports": reports_from_env(env),
     }
     sources = {name: "env" for name in sections}
     if use_blocks is None:

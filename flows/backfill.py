@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date
+from typing import Annotated
 
 from prefect import flow
+from pydantic import Field
 
 from ailog.errors import AilogError
 from ailog.ops.logging import configure_logging
@@ -23,6 +25,7 @@ from flows.common import (
     tell,
 )
 from flows.hooks import backfill_failed
+from flows.naming import backfill_run_name
 from flows.progress import progress
 from tasks import steps
 
@@ -45,15 +48,46 @@ def _prune(db, retention_days: int) -> dict:
     return removed
 
 
-@flow(name="backfill", on_failure=[backfill_failed], log_prints=False, retries=0)
-def backfill(days: int = 1, start: date | None = None, end: date | None = None, dry_run: bool = False,
-             publish: bool = True, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
-    """Analyse whole UTC days (default: yesterday), write the reports and CSVs, then publish as a subflow."""
+BACKFILL_TIMEOUT_S = 6 * 3600  # a day takes minutes; a long re-run of many days is split or fanned out
+
+
+@flow(name="backfill", flow_run_name=backfill_run_name, on_failure=[backfill_failed], log_prints=False, retries=0,
+      timeout_seconds=BACKFILL_TIMEOUT_S)
+def backfill(
+    days: Annotated[int, Field(ge=1, le=366, description="The N whole UTC days before today (1 = yesterday). "
+                               "Ignored when day or start/end is given.")] = 1,
+    day: Annotated[date | None, Field(description="One UTC day to (re)process, e.g. 2026-11-27.")] = None,
+    start: Annotated[date | None, Field(description="First UTC day of a range (with end), e.g. 2026-11-25.")] = None,
+    end: Annotated[date | None, Field(description="Last UTC day of the range, included.")] = None,
+    dry_run: Annotated[bool, Field(description="Read and analyse; write and send nothing.")] = False,
+    publish: Annotated[bool, Field(description="Run the publish subflow at the end (Teams, Confluence).")] = True,
+    output_dir: Annotated[str | None, Field(description="Directory for report files; default AILOG_REPORTS_DIR "
+                                            "(/tmp/ailog/reports in the image). Later runs never read it.")] = None,
+    input_paths: Annotated[list[str] | None, Field(description="NDJSON log files instead of Elasticsearch "
+                                                   "(local runs and tests).")] = None,
+) -> dict:
+    """Analyse whole UTC days (default: yesterday), store the day's report, write the files, then publish.
+
+    Args:
+        days: the N whole UTC days before today (1 = yesterday); ignored when day or start/end is given
+        day: one UTC day to (re)process, e.g. 2026-11-27
+        start: first UTC day of a range (with end)
+        end: last UTC day of the range, included
+        dry_run: read and analyse; write and send nothing
+        publish: run the publish subflow at the end
+        output_dir: directory for report files (default AILOG_REPORTS_DIR)
+        input_paths: NDJSON log files instead of Elasticsearch
+    """
     began = time.monotonic()
     configure_logging("backfill")
+    if day is not None:
+        if start is not None or end is not None:
+            raise AilogError("give either day or start/end, not both")
+        start = end = day
     day_list = days_to_process(days if not (start or end) else None, parse_day(start, "start"),
                                parse_day(end, "end"), logical_today())
     settings, db = open_state(dry_run)
+    output_dir = output_dir or settings.reports.directory
     from tasks.source import open_source
 
     source = open_source(settings, input_paths)
@@ -87,13 +121,17 @@ def backfill(days: int = 1, start: date | None = None, end: date | None = None, 
                     tell(f"[dry run] {day}: would store {sum(o.events for o in outcomes)} events in "
                           f"{len(outcomes)} windows and write the day's reports to {output_dir}")
                 else:
-                    summary["reports"][day.isoformat()] = steps.write_day_reports(db, day, output_dir)
+                    files = steps.write_day_reports(db, day, output_dir, run_id)
+                    summary["reports"][day.isoformat()] = files
+                    if "files_error" in files:
+                        summary.setdefault("warnings", []).append(files["files_error"])
+                        tell(f"warning: {files['files_error']}")
     finally:
         ctx.close()
     summary["duration_s"] = round(time.monotonic() - began, 1)
     if summary["successful_days"] and not dry_run:
-        summary["pruned"] = _prune(db, settings.analysis.retention_days)
         steps.deliver_outbox(settings, db)
+        summary["pruned"] = _prune(db, settings.analysis.retention_days)
     if publish and summary["successful_days"]:
         from flows.publish import publish as publish_flow
 

@@ -56,11 +56,25 @@ def logical_today() -> date:
     return logical_now().date()
 
 
+def in_deployment_run() -> bool:
+    """True inside a run started from a deployment (a pod), where nothing local survives the run."""
+    try:
+        from prefect.runtime import flow_run
+
+        return bool(flow_run.deployment_id)
+    except Exception:
+        return False
+
+
 def open_state(dry_run: bool) -> tuple[Settings, Database]:
     """Settings and a migrated database (the embedded server migrates itself on first use)."""
     from ailog.errors import ConfigError
 
     settings = load_settings()
+    if settings.database.embedded and in_deployment_run():
+        raise ConfigError("no database configured for a deployment run: set DB_HOST (and DB_PORT, DB_NAME, DB_USER, "
+                          "DB_PASSWORD) or an ailog-postgres block; the embedded PostgreSQL is for local commands "
+                          "only and would die with the pod, taking the run's results with it")
     db = open_database(settings)
     try:
         require_migrated(db)

@@ -50,7 +50,7 @@ def backfill_failed(flow, flow_run, state) -> None:
     from tasks.publish.teams import messages
 
     params = dict(getattr(flow_run, "parameters", {}) or {})
-    day = params.get("end") or params.get("start")
+    day = params.get("day") or params.get("end") or params.get("start")
     if not day:
         days = int(params.get("days") or 1)
         day = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date, timedelta
-from pathlib import Path
+from typing import Annotated
 
 import orjson
 from prefect import flow
+from pydantic import Field
 
 from ailog.ops.logging import configure_logging
 from flows.common import (
@@ -25,35 +26,41 @@ from flows.common import (
     record_run_start,
     tell,
 )
+from flows.naming import publish_run_name
 from tasks import steps
 
 log = logging.getLogger("ailog.flows.publish")
 
 
-def load_or_build_report(db, day: date, output_dir: str, dry_run: bool) -> dict:
-    """The day's report file when it exists (what people already read), else built from the database."""
-    path = Path(output_dir) / f"problem_report_{day.isoformat()}.json"
-    if path.exists():
-        return orjson.loads(path.read_bytes())
-    if dry_run:
-        from tasks.reports.daily_report import build_daily_report
-
-        with db.connect() as conn:
-            return build_daily_report(conn, day)
-    steps.write_day_reports(db, day, output_dir)
-    return orjson.loads(path.read_bytes())
+PUBLISH_TIMEOUT_S = 30 * 60
 
 
-@flow(name="publish", log_prints=False, retries=0)
-def publish(day: date | None = None, dry_run: bool = False, output_dir: str = "reports") -> dict:
-    """Publish one day (default: yesterday)."""
+@flow(name="publish", flow_run_name=publish_run_name, log_prints=False, retries=0, timeout_seconds=PUBLISH_TIMEOUT_S)
+def publish(
+    day: Annotated[date | None, Field(description="The UTC day to publish, e.g. 2026-11-27 (default: yesterday).")] = None,
+    dry_run: Annotated[bool, Field(description="Render what would be published; send nothing.")] = False,
+    output_dir: Annotated[str | None, Field(description="Scratch directory for the CSVs and charts attached to the "
+                                            "pages; default AILOG_REPORTS_DIR.")] = None,
+) -> dict:
+    """Publish one day (default: yesterday) from what PostgreSQL holds: no file of an earlier pod is needed.
+
+    Args:
+        day: the UTC day to publish, e.g. 2026-11-27 (default: yesterday)
+        dry_run: render what would be published; send nothing
+        output_dir: scratch directory for the CSVs and charts attached to the pages (default AILOG_REPORTS_DIR)
+    """
     began = time.monotonic()
     configure_logging("publish")
     day = parse_day(day, "date") or (logical_today() - timedelta(days=1))
     settings, db = open_state(dry_run)
+    output_dir = output_dir or settings.reports.directory
     run_id = current_run_id()
     record_run_start(db, run_id, "publish", {"day": day.isoformat(), "dry_run": dry_run}, dry_run)
-    report = load_or_build_report(db, day, output_dir, dry_run)
+    from tasks.reports.writer import stored_day_report, write_day_files
+
+    report = stored_day_report(db, day, dry_run=dry_run)
+    if not dry_run:  # the pages attach the day's CSVs and charts: rebuild them here from the database
+        write_day_files(db, report, output_dir)
     summary: dict = {"day": day.isoformat(), "teams": "disabled", "confluence": "not configured", "dry_run": dry_run}
 
     from tasks.outbox import enqueue_teams, notifications_enabled

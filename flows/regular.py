@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from prefect import flow
+from pydantic import Field
 
 from ailog.errors import AilogError
 from ailog.ops.logging import configure_logging
@@ -23,6 +25,7 @@ from flows.common import (
     tell,
 )
 from flows.hooks import regular_failed
+from flows.naming import regular_run_name
 from flows.progress import progress
 from tasks import steps
 
@@ -87,15 +90,43 @@ def _lock_busy(settings, began: float):
     return Cancelled(name="Skipped", message=message)
 
 
-@flow(name="regular", on_failure=[regular_failed], log_prints=False, retries=0)
-def regular(window: int = 15, at: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
-            dry_run: bool = False, output_dir: str = "reports", input_paths: list[str] | None = None) -> dict:
-    """Process the due windows in order, exactly as live runs would (alerts included), then export the CSVs."""
+REGULAR_TIMEOUT_S = 10 * 60  # well under the 15-minute cadence: a stuck run must not eat the next one's slot
+
+
+@flow(name="regular", flow_run_name=regular_run_name, on_failure=[regular_failed], log_prints=False, retries=0,
+      timeout_seconds=REGULAR_TIMEOUT_S)
+def regular(
+    window: Annotated[int, Field(ge=1, le=60, description="Window length in minutes; must divide an hour.")] = 15,
+    at: Annotated[datetime | None, Field(description="Re-run the one window ending at this instant, e.g. "
+                                         "2026-11-28T10:15:00Z.")] = None,
+    start: Annotated[datetime | None, Field(description="Process every window from this instant (with end), "
+                                            "exactly as live runs would, alerts included.")] = None,
+    end: Annotated[datetime | None, Field(description="End of the range (ISO-8601 instant).")] = None,
+    dry_run: Annotated[bool, Field(description="Read and analyse; write and send nothing.")] = False,
+    output_dir: Annotated[str | None, Field(description="Directory for the CSV exports; default AILOG_REPORTS_DIR "
+                                            "(/tmp/ailog/reports in the image). Later runs never read it.")] = None,
+    input_paths: Annotated[list[str] | None, Field(description="NDJSON log files instead of Elasticsearch "
+                                                   "(local runs and tests).")] = None,
+) -> dict:
+    """Process the due windows in order, exactly as live runs would; deliver the alerts, then export the CSVs.
+
+    Args:
+        window: window length in minutes; must divide an hour
+        at: re-run the one window ending at this instant
+        start: process every window from this instant (with end)
+        end: end of the range
+        dry_run: read and analyse; write and send nothing
+        output_dir: directory for the CSV exports (default AILOG_REPORTS_DIR)
+        input_paths: NDJSON log files instead of Elasticsearch
+    """
     began = time.monotonic()
     configure_logging("regular")
+    if 60 % window:
+        raise AilogError(f"window must divide an hour (e.g. 5, 15, 30), got {window}")
     at, start, end = parse_instant(at, "at"), parse_instant(start, "start"), parse_instant(end, "end")
     refuse_future(datetime.now(UTC), at=at, end=end)
     settings, db = open_state(dry_run)
+    output_dir = output_dir or settings.reports.directory
     from tasks.source import open_source
 
     source = open_source(settings, input_paths)
@@ -139,10 +170,13 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
         summary["lag_seconds"] = round((datetime.now(outcomes[-1].window.end.tzinfo) - outcomes[-1].window.end)
                                        .total_seconds())
     if outcomes and not dry_run:
-        summary["exports"] = steps.export_tables(db, outcomes[-1].window.start.date(), output_dir)
-        delivery = steps.deliver_outbox(settings, db)
+        delivery = steps.deliver_outbox(settings, db)  # alerts first: nothing after this may hold them back
         summary["delivered"] = getattr(delivery, "sent", None)
-        if settings.confluence.configured and settings.confluence.auto_publish_regular:
+        summary["exports"] = steps.export_tables(db, outcomes[-1].window.start.date(), output_dir)
+        if "files_error" in summary["exports"]:
+            summary["warnings"].append(summary["exports"]["files_error"])
+            tell(f"warning: {summary['exports']['files_error']}")
+        elif settings.confluence.configured and settings.confluence.auto_publish_regular:
             summary["confluence"] = _auto_publish(settings, output_dir)
     elif dry_run:
         for o in outcomes:
@@ -158,3 +192,9 @@ def regular(window: int = 15, at: datetime | None = None, start: datetime | None
     tell(f"regular phase: {summary['windows']} window(s), {summary['events']} events, {summary['peaks']} peaks, "
           f"{summary['alerts']} critical alert(s)")
     return summary
+
+
+# Re-runs of ranges (`--start/--end`, the `regular-rerun` deployment) may cover days of windows: same flow and
+# name, bounded by the Job's deadline instead of the live runs' 10 minutes.
+RERUN_TIMEOUT_S = 6 * 3600
+regular_rerun = regular.with_options(timeout_seconds=RERUN_TIMEOUT_S)

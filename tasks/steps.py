@@ -10,8 +10,22 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+
+def worth_retrying(task, task_run, state) -> bool:
+    """Retry what may pass on its own (timeouts, 429/503, a lost connection); fail at once on what will not:
+    a ConfigError (wrong setting, refused credentials, client/cluster major mismatch)."""
+    from ailog.errors import ConfigError
+
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # the state carries no readable result: err on the side of retrying
+        return True
+    return not isinstance(exc, ConfigError)
+
+
 RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5), retry_jitter_factor=0.5,
-             cache_policy=NO_CACHE, persist_result=False)
+             retry_condition_fn=worth_retrying, cache_policy=NO_CACHE, persist_result=False)
+WINDOWS_PER_TASK = 4  # one task run per hour of windows: the UI shows progress, a retry re-does only that hour
 
 
 @task(name="check-source", **RETRY)
@@ -21,9 +35,18 @@ def check_source(source) -> str:
     return source.describe()
 
 
-@task(name="analyse-windows", **RETRY)
-def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
-    """Analyse windows in order through the shared code path; a retry re-runs them idempotently."""
+def _batch_name() -> str:
+    from prefect.runtime import task_run
+
+    from tasks.models import iso_z
+
+    windows = task_run.parameters["windows"]
+    return f"{task_run.parameters['mode']} {iso_z(windows[0].start)} → {iso_z(windows[-1].end)}"
+
+
+@task(name="analyse-windows", task_run_name=_batch_name, **RETRY)
+def analyse_batch(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
+    """Analyse a few windows in order through the shared code path; a retry re-runs them idempotently."""
     from flows.analysis import analyse_window
 
     outcomes = []
@@ -34,18 +57,37 @@ def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None,
     return outcomes
 
 
-@task(name="write-day-reports", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=5)
-def write_day_reports(db, day, output_dir: str) -> dict:
+def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None, progress=None) -> list:
+    """Windows in order, one task run per hour of them (a failure stops the rest: windows must stay in order)."""
+    outcomes = []
+    for i in range(0, len(windows), WINDOWS_PER_TASK):
+        batch = windows[i:i + WINDOWS_PER_TASK]
+        outcomes += analyse_batch(ctx, batch, mode, watermark, progress)
+    return outcomes
+
+
+@task(name="write-day-reports", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=worth_retrying)
+def write_day_reports(db, day, output_dir: str, run_id: str | None = None) -> dict:
+    """The day's report into PostgreSQL, then its files (a directory that cannot be written is reported, not fatal)."""
     from tasks.reports.writer import write_day_reports as write
 
-    return write(db, day, output_dir)
+    return write(db, day, output_dir, run_id)
 
 
-@task(name="export-tables", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=5)
+@task(name="export-tables", cache_policy=NO_CACHE, persist_result=False)
 def export_tables(db, day, output_dir: str) -> dict:
+    """The registry CSVs; a directory that cannot be written is reported, never a reason to fail the run."""
     from tasks.reports.writer import export_tables as export
 
-    return export(db, day, output_dir)
+    try:
+        return export(db, day, output_dir)
+    except OSError as exc:
+        reason = f"cannot write the CSVs to {output_dir}: {exc.strerror or exc} — set AILOG_REPORTS_DIR (or --output)"
+        import logging
+
+        logging.getLogger("ailog.reports").warning(reason)
+        return {"files_error": reason}
 
 
 @task(name="deliver-outbox", cache_policy=NO_CACHE, persist_result=False)

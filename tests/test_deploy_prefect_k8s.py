@@ -5,6 +5,7 @@ and `prefect --no-prompt deploy --all` against a real local Prefect API with a K
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import re
@@ -20,7 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 TEMPLATE = json.loads((ROOT / "deploy" / "base-job-template.json").read_text())
-RESOURCES = {"backfill": ("1", "2", "2Gi", "4Gi", 3), "regular": ("500m", "1", "1Gi", "2Gi", 2)}
+RESOURCES = {"backfill": ("1", "2", "2Gi", "4Gi"), "regular": ("500m", "1", "1Gi", "2Gi")}
+IMAGE = "registry.example.com/ai-log-analyzer:9.9.9"
 
 
 def _unknown_keys(data, model, path="") -> list[str]:
@@ -68,9 +70,11 @@ def test_prefect_yaml_is_valid_and_has_no_silently_dropped_keys():
 
 def _render(deployment: dict) -> dict:
     from prefect.client.schemas.objects import FlowRun
+    from prefect.utilities.templating import apply_values
     from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
-    values = dict(deployment["work_pool"]["job_variables"])
+    os.environ["AILOG_IMAGE"] = IMAGE  # what `AILOG_IMAGE=... prefect deploy --all` resolves
+    values = apply_values(dict(deployment["work_pool"]["job_variables"]), {}, remove_notset=False)
     config = asyncio.run(KubernetesWorkerJobConfiguration.from_template_and_values(TEMPLATE, values))
     os.environ.setdefault("PREFECT_API_KEY", "pk_never_in_a_manifest")
     flow_run = FlowRun(id=uuid.uuid4(), name="proud-otter", flow_id=uuid.uuid4(), deployment_id=uuid.uuid4())
@@ -91,10 +95,16 @@ def test_job_manifests_render_and_validate_against_kubernetes_schemas(deployment
     assert manifest["spec"]["ttlSecondsAfterFinished"] == deployment["work_pool"]["job_variables"]["finished_job_ttl"]
     base = deployment["name"].split("-")[0]
     if base in RESOURCES:
-        cpu_req, cpu_lim, mem_req, mem_lim, backoff = RESOURCES[base]
+        cpu_req, cpu_lim, mem_req, mem_lim = RESOURCES[base]
         assert container["resources"] == {"requests": {"cpu": cpu_req, "memory": mem_req},
                                           "limits": {"cpu": cpu_lim, "memory": mem_lim}}
-        assert manifest["spec"]["backoffLimit"] == backoff
+    # Prefect owns retries: Kubernetes never starts a second pod for the same flow run
+    assert manifest["spec"]["backoffLimit"] == 0
+    assert container["image"] == IMAGE, "the image comes from AILOG_IMAGE via prefect.yaml, nowhere else"
+    # Kubernetes' deadline is a last resort above the flow's own timeout
+    module, attr = deployment["entrypoint"].split(":")
+    flow_timeout = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr).timeout_seconds
+    assert flow_timeout and flow_timeout < manifest["spec"]["activeDeadlineSeconds"] <= flow_timeout + 1800
     assert "pk_secret_value_123" not in json.dumps(manifest)
 
 
@@ -108,6 +118,8 @@ def test_dockerfile_matches_the_deployment():
     deps, code = text.index("COPY pyproject.toml"), text.index("COPY ailog")
     assert deps < text.index("pip install .") < code, "dependencies are installed in their own cached layer"
     assert "10001" in json.dumps(TEMPLATE)  # the pod runs as the image's user
+    assert TEMPLATE["variables"]["properties"]["image"]["default"] is None, "no image hidden in the work pool"
+    assert re.search(r"AILOG_REPORTS_DIR=/tmp/", text), "reports default to the pod's writable /tmp"
 
 
 def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
@@ -135,7 +147,15 @@ def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):
     assert limit == 1
     assert regular.concurrency_options.collision_strategy.value == "CANCEL_NEW"
     assert regular.schedules[0].schedule.cron == "*/15 * * * *"
-    assert deployments["backfill"].parameter_openapi_schema["properties"]["days"]["type"] == "integer"
+    backfill_params = deployments["backfill-rerun"].parameter_openapi_schema["properties"]
+    assert backfill_params["days"]["type"] == "integer" and backfill_params["days"]["minimum"] == 1
+    # the Prefect UI's run form explains every parameter; a single day is one parameter
+    for name in ("day", "start", "end", "dry_run", "publish", "output_dir"):
+        assert backfill_params[name].get("description"), name
+    regular_params = deployments["regular-rerun"].parameter_openapi_schema["properties"]
+    assert regular_params["at"].get("description") and regular_params["window"]["maximum"] == 60
+    assert deployments["publish"].parameter_openapi_schema["properties"]["day"].get("description")
+    assert all(d.enforce_parameter_schema for d in deployments.values())
     assert deployments["publish"].schedules[0].active is False
 
 

@@ -14,6 +14,7 @@ ENV = {
     "TEAMS_WEBHOOK_URL": "https://prod-1.westeurope.logic.azure.com/workflows/abc?sig=teams-Secret-444",
     "CONFLUENCE_URL": "https://wiki.bank", "CONFLUENCE_USERNAME": "svc", "CONFLUENCE_PASSWORD": "conf-Secret-555",
     "CONFLUENCE_DAILY_REPORT_PAGE_ID": "11", "CONFLUENCE_KNOWN_ERRORS_PAGE_ID": "12", "CONFLUENCE_KNOWN_PEAKS_PAGE_ID": "13",
+    "AILOG_REPORTS_DIR": "/var/ailog/reports",
 }
 SECRETS = ("db-Secret-111", "ddl-Secret-222", "es-Secret-333", "teams-Secret-444", "conf-Secret-555")
 
@@ -33,10 +34,18 @@ def test_blocks_from_env_take_precedence_and_hide_secrets(prefect_api, caplog):
     assert settings.elasticsearch.url == "https://es.bank:9200"
     assert settings.teams.webhook_url.get_secret_value().endswith("teams-Secret-444")
     assert settings.confluence.known_peaks_page_id == "13"
+    assert settings.reports.directory == "/var/ailog/reports" and settings.sources["reports"] == "block:ailog-reports"
 
     text = repr(settings) + str(outcome) + caplog.text
     for secret in SECRETS:
         assert secret not in text
+
+
+def test_an_unset_reports_directory_saves_no_block():
+    """Without AILOG_REPORTS_DIR there is nothing to save: the default (or the image's value) stays in force."""
+    outcome = blocks_from_env({k: v for k, v in ENV.items() if k != "AILOG_REPORTS_DIR"} | {"PREFECT_API_URL": "x"},
+                              sections=("reports",))
+    assert outcome == {"reports": "not configured in the environment; skipped"}
 
 
 def test_without_blocks_env_is_used(prefect_api):

@@ -18,7 +18,7 @@ from tasks.grouping.rules import parse_rules
 from tasks.grouping.stacktrace import parse_trace
 from tasks.models import LogEvent
 
-LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub2k"
+LOGHUB = Path(__file__).resolve().parent / "data" / "loghub2k"
 DATASETS = ["Apache", "BGL", "HDFS", "HPC", "Hadoop", "OpenStack", "Spark", "Thunderbird"]
 
 JAVA = """java.lang.IllegalStateException: Transfer 8812 failed
@@ -91,7 +91,8 @@ def test_one_word_difference_is_not_merged():
 def test_variable_words_become_a_wildcard_and_old_ids_stay_valid():
     engine = GroupingEngine()
     first = engine.group_message("Invalid user admin from 10.0.0.1").problem_id
-    for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres"]:
+    # evidence, not a count of five: ten messages, each with a name not seen before
+    for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres", "nagios", "backup", "deploy"]:
         engine.group_message(f"Invalid user {name} from 10.0.0.2")
     merged = engine.group_message("Invalid user root from 10.0.0.3")
     assert merged.template == "Invalid user <*> from <*>"
@@ -130,6 +131,7 @@ def test_bad_rules_are_clear_errors():
 
 def test_template_store_gives_the_same_ids_to_every_pod(db):
     lines = [f"Payment {i} rejected: limit {i * 10} EUR exceeded" for i in range(5)] + ["Disk full on node-7"]
+    lines += ["Bad byte \x00 in order 17", "Emoji half \ud83d in name", "Bell \x07 rang"]  # poison: still stored
     pod1 = GroupingEngine()
     ids = [pod1.group_message(m).problem_id for m in lines]
     with db.connect() as conn:
@@ -139,7 +141,7 @@ def test_template_store_gives_the_same_ids_to_every_pod(db):
         assert [pod2.group_message(m).problem_id for m in lines] == ids
         assert save_engine(conn, pod2) == 0  # nothing new
         # an alias written by one pod resolves in the next
-        for name in ["oracle", "test", "guest", "pi", "ubuntu"]:
+        for name in ["oracle", "test", "guest", "pi", "ubuntu", "postgres", "nagios", "backup", "deploy", "git"]:
             pod2.group_message(f"Invalid user {name} from 10.0.0.2")
         save_engine(conn, pod2)
         conn.commit()
@@ -167,7 +169,6 @@ def test_group_command_one_line_per_input_line_in_order(tmp_path):
     assert run_group("", str(f)) == out
 
 
-@pytest.mark.skipif(not LOGHUB.is_dir(), reason=f"labelled Loghub data not found at {LOGHUB}")
 def test_grouping_accuracy_on_loghub():
     """One configuration for all datasets; the command itself is measured (bench/ has the comparison)."""
     scores = {}
@@ -178,5 +179,5 @@ def test_grouping_accuracy_on_loghub():
         assert len(out) == len(rows)
         scores[ds] = grouping_accuracy([line.split("\t")[0] for line in out], [r["EventId"] for r in rows])
     mean = sum(scores.values()) / len(scores)
-    assert mean >= 0.92, scores
-    assert min(scores.values()) >= 0.85, scores
+    assert mean >= 0.97, scores
+    assert min(scores.values()) >= 0.90, scores

@@ -27,12 +27,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def pushgateway():
+def pushgateway(tmp_path_factory):
     if not PUSHGATEWAY:
         pytest.skip("Debian's prometheus-pushgateway is not installed (.ci/run installs it)")
     port = free_port()
-    proc = subprocess.Popen([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    state = tmp_path_factory.mktemp("pushgateway") / "metrics.db"  # Debian's build persists by default: isolate it
+    proc = subprocess.Popen([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={state}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -50,11 +51,28 @@ def test_metrics_arrive_in_the_pushgateway(pushgateway):
                "db_write_seconds": 0.8, "lag_seconds": 420, "confluence": "failed: 401"}
     assert push_run_metrics("regular", "completed", 12.5, figures, pushgateway)
     body = urllib.request.urlopen(pushgateway + "/metrics", timeout=5).read().decode()  # noqa: S310 - loopback
-    for line in ('ailog_run_success{flow="regular",instance="",job="ailog_regular"} 1',
-                 'ailog_events_read{flow="regular",instance="",job="ailog_regular"} 1234',
-                 'ailog_lag_seconds{flow="regular",instance="",job="ailog_regular"} 420',
-                 'ailog_confluence_publish_success{flow="regular",instance="",job="ailog_regular"} 0'):
+    for line in ('ailog_run_success{flow="regular",group="run",instance="",job="ailog_regular"} 1',
+                 'ailog_events_read{flow="regular",group="run",instance="",job="ailog_regular"} 1234',
+                 'ailog_lag_seconds{flow="regular",group="run",instance="",job="ailog_regular"} 420',
+                 'ailog_confluence_publish_success{flow="regular",group="run",instance="",job="ailog_regular"} 0'):
         assert line in body
+
+
+def _last_success(gateway: str, flow: str) -> str | None:
+    body = urllib.request.urlopen(gateway + "/metrics", timeout=5).read().decode()  # noqa: S310 - loopback
+    prefix = f'ailog_run_last_success_timestamp_seconds{{flow="{flow}",group="success",instance="",job="ailog_{flow}"}}'
+    return next((line.split()[-1] for line in body.splitlines() if line.startswith(prefix)), None)
+
+
+def test_a_failed_run_keeps_the_last_success(pushgateway):
+    """The 'has not succeeded for 30 minutes' alerts read last_success: a failed run must not erase it."""
+    assert push_run_metrics("backfill", "completed", 3.0, {"events": 10}, pushgateway)
+    success = _last_success(pushgateway, "backfill")
+    assert success is not None
+    assert push_run_metrics("backfill", "failed", 1.0, {}, pushgateway)
+    assert _last_success(pushgateway, "backfill") == success
+    body = urllib.request.urlopen(pushgateway + "/metrics", timeout=5).read().decode()  # noqa: S310 - loopback
+    assert 'ailog_run_success{flow="backfill",group="run",instance="",job="ailog_backfill"} 0' in body
 
 
 def test_no_pushgateway_never_fails_a_run():

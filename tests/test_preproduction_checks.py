@@ -78,3 +78,25 @@ def test_the_five_preproduction_tests(db, tmp_path, prefect_api):
         # 5. a test Teams notification
         five = ailog("teams-test", env=env)
         assert five.returncode == 0 and "teams-test" in teams.unique, five.stderr
+
+
+def test_a_configuration_error_fails_at_once_with_one_line(db, tmp_path, prefect_api):
+    """An 8.x cluster with the 9.x client: no retries (a wrong client never starts working), one clear line at the
+    terminal, Prefect's task logs and tracebacks only with --verbose."""
+    from prefect.settings import PREFECT_API_URL
+
+    s = db.settings
+    with FakeElasticsearch([], version="8.15.0") as es:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "ES_", "TEAMS_", "CONFLUENCE_"))}
+        env.update({"DB_HOST": s.host, "DB_PORT": str(s.port), "DB_NAME": s.name, "DB_USER": s.user,
+                    "AILOG_HOME": str(tmp_path / "home"), "ES_HOST": es.url, "AILOG_USE_BLOCKS": "false",
+                    "TEAMS_ENABLED": "false", "PREFECT_API_URL": PREFECT_API_URL.value()})
+        quiet = ailog("backfill", "--days", "1", "--no-publish", env=env)
+        calls = len(es.requests)
+        verbose = ailog("--verbose", "backfill", "--days", "1", "--no-publish", env=env)
+    assert quiet.returncode == 2
+    lines = [line for line in quiet.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "elasticsearch>=8" in lines[0] and lines[0].startswith("ailog backfill: error:"), lines
+    assert "Traceback" not in quiet.stdout + quiet.stderr
+    assert calls == 1, f"the version check was retried: {calls} requests"
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr + verbose.stdout

@@ -20,6 +20,10 @@ def prepare_prefect_env() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ailog,tasks,flows")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_SERVER_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if os.environ.get("AILOG_QUIET") else "INFO")
+    if not os.environ.get("AILOG_VERBOSE"):
+        # The terminal gets ailog's own progress and one result or error line; Prefect's run and task logs
+        # (retries, tracebacks) still reach the run's log in the Prefect UI, and the terminal with --verbose.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def run_flow(flow_fn, **params):

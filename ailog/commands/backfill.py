@@ -13,6 +13,10 @@ def run(args) -> int:
         from ailog.errors import ConfigError
 
         raise ConfigError("--start needs --end (calendar days, UTC, both included)")
+    if args.days is not None and args.days < 1:
+        from ailog.errors import ConfigError
+
+        raise ConfigError(f"--days must be at least 1, got {args.days}")
     backfill(days=args.days or 1, start=args.start, end=args.end, dry_run=args.dry_run, publish=not args.no_publish,
-             output_dir=args.output or "reports", input_paths=args.input)
+             output_dir=args.output, input_paths=args.input)
     return 0

@@ -39,7 +39,7 @@ def run(args) -> int:
     start_embedded(home)
     _reset_demo_database(home)
     from flows.backfill import backfill
-    from flows.regular import regular
+    from flows.regular import regular_rerun
 
     last_day = today - timedelta(days=1)
     print(f"2/4 backfill {start_day} … {last_day - timedelta(days=1)} (history, no alerts) …")
@@ -47,7 +47,7 @@ def run(args) -> int:
              publish=False)
     print(f"3/4 regular phase over {last_day}, window by window, as live runs would …")
     day_start = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC)
-    summary = regular(start=day_start, end=day_start + timedelta(days=1), output_dir=str(output), input_paths=inputs)
+    summary = regular_rerun(start=day_start, end=day_start + timedelta(days=1), output_dir=str(output), input_paths=inputs)
     print("4/4 report of the last day …")
     from flows.publish import publish
 

@@ -10,6 +10,6 @@ def run(args) -> int:
     from flows.common import parse_day
     from flows.publish import publish
 
-    summary = publish(day=parse_day(args.date, "--date"), dry_run=args.dry_run, output_dir=args.output or "reports")
+    summary = publish(day=parse_day(args.date, "--date"), dry_run=args.dry_run, output_dir=args.output)
     print(f"publish {summary['day']}: Teams {summary['teams']}; Confluence {summary['confluence']}")
     return 0

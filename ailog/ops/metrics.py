@@ -1,8 +1,10 @@
 """Per-run metrics pushed to a Prometheus Pushgateway (the convention for batch jobs).
 
-One group per flow (job=ailog_<flow>): outcome and duration, last success, windows processed and lag behind
-real time, events read, bad documents, problems, peaks, alerts sent/queued, Confluence status, DB write latency.
-A missing or unreachable Pushgateway never fails a run: it is logged as a warning.
+Two groups per flow: `job=ailog_<flow>, group=run` is replaced by every run (outcome, duration, windows processed,
+lag behind real time, events read, bad documents, problems, peaks, alerts raised/queued, messages delivered,
+Confluence status, DB write latency); `job=ailog_<flow>, group=success` is replaced only by a successful run (when
+it finished). A failed run therefore never erases the last success that the "has not run for 30 minutes" alerts
+read. A missing or unreachable Pushgateway never fails a run: it is logged as a warning.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ FIGURES = {
     "peaks": ("ailog_peaks", "Peaks detected by the run"),
     "alerts": ("ailog_alerts_sent", "Critical alerts raised by the run"),
     "alerts_queued": ("ailog_alerts_queued", "Alerts queued in the outbox by the run"),
+    "delivered": ("ailog_messages_delivered", "Teams messages delivered by the run (this run's and queued ones)"),
     "problems_new": ("ailog_problems_new", "New problems registered by the run"),
     "db_write_seconds": ("ailog_db_write_seconds", "Time spent writing windows to PostgreSQL"),
     "lag_seconds": ("ailog_lag_seconds", "Seconds between the end of the newest processed window and now"),
@@ -35,9 +38,6 @@ def build_registry(flow: str, outcome: str, duration_s: float, figures: dict) ->
         1 if outcome == "completed" else 0)
     Gauge("ailog_run_last_timestamp_seconds", "When the last run finished", labels, registry=registry).labels(flow).set(
         time.time())
-    if outcome == "completed":
-        Gauge("ailog_run_last_success_timestamp_seconds", "When the last successful run finished", labels,
-              registry=registry).labels(flow).set(time.time())
     for key, (name, doc) in FIGURES.items():
         value = figures.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -50,13 +50,23 @@ def build_registry(flow: str, outcome: str, duration_s: float, figures: dict) ->
     return registry
 
 
+def success_registry(flow: str) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    Gauge("ailog_run_last_success_timestamp_seconds", "When the last successful run finished", ["flow"],
+          registry=registry).labels(flow).set(time.time())
+    return registry
+
+
 def push_run_metrics(flow: str, outcome: str, duration_s: float, figures: dict, url: str | None) -> bool:
     """Push this run's metrics; a no-op without AILOG_PUSHGATEWAY_URL. Returns whether it pushed."""
     if not url:
         return False
     try:
-        push_to_gateway(url, job=f"ailog_{flow}", registry=build_registry(flow, outcome, duration_s, figures),
-                        timeout=10)
+        push_to_gateway(url, job=f"ailog_{flow}", grouping_key={"group": "run"},
+                        registry=build_registry(flow, outcome, duration_s, figures), timeout=10)
+        if outcome == "completed":
+            push_to_gateway(url, job=f"ailog_{flow}", grouping_key={"group": "success"},
+                            registry=success_registry(flow), timeout=10)
         return True
     except Exception as exc:  # metrics must never fail a run
         log.warning("could not push metrics to the Pushgateway (%s)", type(exc).__name__)

@@ -13,8 +13,11 @@ from tasks.grouping.miner import Cluster, TemplateMiner, problem_id_for
 from tasks.grouping.rules import DEFAULT, VARIABLES, FingerprintRules
 from tasks.grouping.stacktrace import parse_trace
 from tasks.models import LogEvent
+from tasks.text import clean_text
 
-CACHE_LIMIT = 200_000  # distinct raw messages remembered (memory bound)
+CACHE_BYTES = 64 * 1024 * 1024  # raw messages remembered with their cluster (memory bound, in bytes)
+ENTRY_OVERHEAD = 120  # bytes a cache entry costs besides its text (dict slot, str header)
+MAX_LINE = 2000  # characters of a message's first line that the grouping looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class GroupingEngine:
         self.rules = rules or FingerprintRules()
         self.miner = TemplateMiner(similarity=similarity)
         self._cache: dict[str, Cluster] = {}
+        self._cache_bytes = 0
         self._fixed: dict[str, GroupResult] = {}  # problems named by fingerprint rules
 
     # -- learning (online) ------------------------------------------------------------------------
@@ -38,9 +42,23 @@ class GroupingEngine:
             cluster.size += 1
             return cluster
         cluster = self.miner.add(mask_tokens(_first_line(message)))
-        if len(self._cache) < CACHE_LIMIT:
-            self._cache[message] = cluster
+        self._remember(message, cluster)
         return cluster
+
+    def _remember(self, message: str, cluster: Cluster) -> None:
+        """Cache the raw message's cluster; the oldest entries go when the cache outgrows CACHE_BYTES."""
+        if len(message) > MAX_LINE:
+            return  # huge messages are rare and would crowd out the common ones
+        self._cache[message] = cluster
+        self._cache_bytes += len(message) + ENTRY_OVERHEAD
+        while self._cache_bytes > CACHE_BYTES:
+            old = next(iter(self._cache))
+            del self._cache[old]
+            self._cache_bytes -= len(old) + ENTRY_OVERHEAD
+
+    @property
+    def cache_bytes(self) -> int:
+        return self._cache_bytes
 
     def group_message(self, message: str) -> GroupResult:
         """Group a plain message (learning from it)."""
@@ -58,10 +76,32 @@ class GroupingEngine:
         trace = parse_trace(event.message, event.stack_trace, event.error_type)
         error_type = trace.root_type if trace is not None else event.error_type
         message = _first_line(event.message)
-        cluster = self._current(self.learn(trace.key_message(message) if trace is not None else message))
+        if trace is None:
+            cluster = self.learn(message)
+        else:
+            key = trace.key_message(message)
+            cluster = self.learn(key)
+            frameless = trace.key_message(message, frames=False)
+            if frameless != key:
+                self._share_frameless(frameless, cluster)
+        cluster = self._current(cluster)
         default = GroupResult(cluster.problem_id, display_template(cluster.template), error_type)
         rule = self.rules.match(event, error_type)
         return default if rule is None else self._apply_rule(rule, event, default)
+
+    def _share_frameless(self, frameless: str, cluster: Cluster) -> None:
+        """One error, one problem across shapes: the same exception and message logged without a stack trace
+        (with error.type only, or as a `pkg.Type: message` line) belongs to the first problem that has the
+        trace; if the trace-less shape came first, its problem becomes an alias of the traced one. Frames
+        still split traced events thrown from different code."""
+        key = " ".join(mask_tokens(_first_line(frameless)))
+        owner = self.miner.by_key.get(key)
+        if owner is None:
+            self.miner.attach(key, self._current(cluster))
+            return
+        owner, cluster = self._current(owner), self._current(cluster)
+        if owner is not cluster and not any(t.startswith(("at:", "root:")) for t in owner.tokens):
+            self.miner.merge(cluster, owner)
 
     def _apply_rule(self, rule, event: LogEvent, default: GroupResult) -> GroupResult:
         parts = []
@@ -112,7 +152,8 @@ def display_template(template: str) -> str:
 
 
 def _first_line(message: str) -> str:
-    """Grouping looks at the first line; multi-line traces are handled by the stack-trace layer."""
+    """Grouping looks at the first line; multi-line traces are handled by the stack-trace layer.
+    Whatever the input, the result is safe to store and hash (see tasks.text)."""
     cut = message.find("\n")
     line = message if cut < 0 else message[:cut]
-    return line.strip()[:2000] or "<empty>"
+    return clean_text(line[:MAX_LINE * 2].strip()[:MAX_LINE]) or "<empty>"

@@ -4,17 +4,35 @@ Differences from Drain/Drain3, each answering one of their known weaknesses:
 - it clusters distinct masked templates, not messages: the cost is paid once per distinct template;
 - clusters keep the id they were created with, and every masked key they absorbed stays mapped to them, so a
   message never moves to another problem when a template generalises (Drain3 #32);
-- a merge must keep most of the template constant and may not turn the only differing *word* of a short
-  template into a wildcard ("VM Started" vs "VM Paused" stay apart — Drain3 #109).
+- a merge must keep most of the template constant and may not turn a differing *word* into a wildcard on the
+  strength of one pair ("VM Started" vs "VM Paused" stay apart — Drain3 #109); words become variables only on
+  evidence: many distinct values at the same positions of otherwise equal templates, each value rare
+  (`SiblingGroup`), so `read`/`write` stay two problems while 3,000 user names make one.
+
+Cost per message does not depend on how many templates exist:
+- templates are indexed per bucket (length, first token) by their constant tokens: one dict lookup per
+  distinct wildcard layout of the bucket (`_Bucket.index`) finds every template a message fits;
+- a message no template fits is compared (Drain similarity) with at most `scan_limit` recently used templates
+  of its bucket, never with all of them;
+- a bucket holds at most `bucket_cap` templates; further new shapes go to the bucket's overflow problem, which
+  still counts them and says so in its template.
 """
 
 from __future__ import annotations
 
 import hashlib
 from base64 import b32encode
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 WILDCARD = "<*>"
+OVERFLOW_MARK = "<overflow:too-many-templates>"
+SCAN_LIMIT = 16  # recent templates a new shape is compared with
+BUCKET_CAP = 5000  # templates per (length, first token) before new shapes go to the overflow problem
+MAX_LAYOUTS = 64  # distinct wildcard layouts indexed per bucket (each costs one lookup per message)
+MAX_GROUPS = 50_000  # sibling groups kept as evidence (oldest dropped first)
+MAX_VARYING = 3  # positions that may vary together in one sibling group
 
 
 def is_param(token: str) -> bool:
@@ -27,59 +45,151 @@ def _is_word(token: str) -> bool:
     return core.isalpha()
 
 
+def _variable_candidate(token: str) -> bool:
+    """A token that may turn out to be a variable without digits: a word, a host or dotted name, a@b."""
+    return not is_param(token) and not token.startswith("at:") and any(c.isalpha() for c in token)
+
+
 def problem_id_for(key: str) -> str:
     """Short, deterministic id from the key the cluster was created with: the same in every pod and run."""
-    return "P" + b32encode(hashlib.sha1(key.encode()).digest()).decode()[:11]
+    return "P" + b32encode(hashlib.sha1(key.encode("utf-8", "surrogatepass")).digest()).decode()[:11]
 
 
-@dataclass
+@dataclass(eq=False)
 class Cluster:
     problem_id: str
     tokens: list[str]
     size: int = 0
     keys: set[str] = field(default_factory=set)
     changed: bool = True
+    overflow: bool = False
+    seq: int = 0  # creation order: the oldest member of a merge survives
+
+    @property
+    def params(self) -> int:
+        return sum(1 for t in self.tokens if is_param(t))
 
     @property
     def template(self) -> str:
-        return " ".join(self.tokens)
+        text = " ".join(self.tokens)
+        return f"{text} {OVERFLOW_MARK}" if self.overflow else text
+
+
+@dataclass(eq=False)
+class SiblingGroup:
+    """Templates equal except at `positions`, where every one of them has a word: the evidence for a variable."""
+
+    positions: tuple[int, ...]
+    members: dict[str, Cluster] = field(default_factory=dict)
+
+
+class _Bucket:
+    __slots__ = ("index", "recent", "size", "overflow")
+
+    def __init__(self) -> None:
+        # constant positions -> (getter of those positions, constants -> cluster)
+        self.index: dict[tuple[int, ...], tuple[itemgetter, dict]] = {}
+        self.recent: OrderedDict[str, Cluster] = OrderedDict()
+        self.size = 0
+        self.overflow: Cluster | None = None
+
+
+def _layout(tokens: list[str]) -> tuple[int, ...]:
+    return tuple(i for i, t in enumerate(tokens) if not is_param(t))
+
+
+def _getter(keep: tuple[int, ...]) -> itemgetter:
+    return itemgetter(*keep) if len(keep) != 1 else (lambda seq, i=keep[0]: (seq[i],))
 
 
 class TemplateMiner:
-    def __init__(self, similarity: float = 0.5, min_constant: int = 1, word_variable_after: int = 5) -> None:
+    def __init__(self, similarity: float = 0.5, min_constant: int = 1, word_variable_after: int = 5, *,
+                 word_spread: float = 0.5, scan_limit: int = SCAN_LIMIT, bucket_cap: int = BUCKET_CAP) -> None:
         self.similarity = similarity
         self.min_constant = min_constant
         self.word_variable_after = word_variable_after
+        self.word_spread = word_spread
+        self.scan_limit = scan_limit
+        self.bucket_cap = bucket_cap
         self.by_key: dict[str, Cluster] = {}
-        self.buckets: dict[tuple, list[Cluster]] = {}
+        self.buckets: dict[tuple, _Bucket] = {}
         self.clusters: dict[str, Cluster] = {}
         self.aliases: dict[str, str] = {}  # merged-away problem id -> surviving id
-        self._siblings: dict[tuple, list[Cluster]] = {}
+        self._groups: OrderedDict[tuple, SiblingGroup] = OrderedDict()
+        self._seq = 0
+        self.fresh_keys: list[str] = []  # keys learned since the store last saved (tasks.grouping.store)
+        self.fresh_aliases: list[str] = []
 
-    def _bucket(self, tokens: list[str]) -> tuple:
+    # -- index ------------------------------------------------------------------------------------
+    def _bucket_key(self, tokens: list[str]) -> tuple:
         first = tokens[0] if tokens and not is_param(tokens[0]) else WILDCARD
         return (len(tokens), first)
 
+    def _index(self, bucket: _Bucket, cluster: Cluster) -> bool:
+        """Index a cluster by its constant tokens; False when the bucket has no room for another layout."""
+        keep = _layout(cluster.tokens)
+        entry = bucket.index.get(keep)
+        if entry is None:
+            if len(bucket.index) >= MAX_LAYOUTS or not keep:
+                return False
+            entry = bucket.index[keep] = (_getter(keep), {})
+        getter, table = entry
+        table.setdefault(getter(cluster.tokens), cluster)
+        return True
+
+    def _unindex(self, bucket: _Bucket, cluster: Cluster) -> None:
+        entry = bucket.index.get(_layout(cluster.tokens))
+        if entry is not None:
+            getter, table = entry
+            constants = getter(cluster.tokens)
+            if table.get(constants) is cluster:
+                del table[constants]
+
+    def _fitting(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
+        """The template the message fits (all its constants equal): the most general one, then the oldest."""
+        best = None
+        for getter, table in bucket.index.values():
+            cluster = table.get(getter(tokens))
+            if cluster is not None and (best is None or _rank(cluster) > _rank(best)):
+                best = cluster
+        return best
+
+    def _similar(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
+        """The most similar of the bucket's recently used templates (Drain similarity), if close enough."""
+        best, best_score = None, None
+        for candidate in bucket.recent.values():
+            score = self._score(candidate, tokens)
+            if score is not None and score[0] >= self.similarity and (best_score is None or score > best_score):
+                best, best_score = candidate, score
+        return best
+
+    def _touch(self, bucket: _Bucket, cluster: Cluster) -> None:
+        recent = bucket.recent
+        recent[cluster.problem_id] = cluster
+        recent.move_to_end(cluster.problem_id)
+        if len(recent) > self.scan_limit:
+            recent.popitem(last=False)
+
+    # -- learning ---------------------------------------------------------------------------------
     def _score(self, cluster: Cluster, tokens: list[str]) -> tuple[float, int] | None:
         """Share of positions that agree, or None when a merge would erase meaning."""
-        same = params = 0
-        differing_words = 0
-        for a, b in zip(cluster.tokens, tokens, strict=True):
-            if a == b:
-                if is_param(a):
-                    params += 1
-                else:
-                    same += 1
-            elif is_param(a):
-                params += 1
-            elif a.startswith("at:") or b.startswith("at:"):
-                return None  # different application frames: a different problem
-            elif not is_param(b) and _is_word(a) and _is_word(b):
-                differing_words += 1
         n = len(tokens)
-        if same < self.min_constant or differing_words:
+        ct = cluster.tokens
+        differ = [i for i, (a, b) in enumerate(zip(ct, tokens)) if a != b]  # noqa: B905 (same length)
+        against = [i for i in differ if not is_param(ct[i])]
+        if len(against) > n * (1 - self.similarity):
+            return None  # cannot reach the similarity: no need to look closer
+        for i in against:
+            a, b = ct[i], tokens[i]
+            if a.startswith("at:") or b.startswith("at:"):
+                return None  # different application frames: a different problem
+            if not is_param(b) and _is_word(a) and _is_word(b):
+                return None  # a differing word: only sibling evidence may make it a variable
+        params = cluster.params
+        same = n - len(differ) - (params - (len(differ) - len(against)))
+        if same < self.min_constant:
             return None
-        return ((same + params) / n, params)
+        return ((n - len(against)) / n, params)
 
     def add(self, tokens: list[str]) -> Cluster:
         key = " ".join(tokens)
@@ -87,64 +197,188 @@ class TemplateMiner:
         if cluster is not None:
             cluster.size += 1
             return cluster
-        bucket = self.buckets.setdefault(self._bucket(tokens), [])
-        best, best_score = None, None
-        for candidate in bucket:
-            score = self._score(candidate, tokens)
-            if score is not None and score[0] >= self.similarity and (best_score is None or score > best_score):
-                best, best_score = candidate, score
+        bucket = self.buckets.get(self._bucket_key(tokens))
+        if bucket is None:
+            bucket = self.buckets[self._bucket_key(tokens)] = _Bucket()
+        best = self._fitting(bucket, tokens)
         if best is None:
-            best = Cluster(problem_id=problem_id_for(key), tokens=list(tokens))
-            bucket.append(best)
-            self.clusters[best.problem_id] = best
-            best.keys.add(key)
-            best.size += 1
-            self.by_key[key] = best
-            return self._note_siblings(best, bucket)
-        else:
-            merged = [a if a == b else (a if is_param(a) else WILDCARD) for a, b in zip(best.tokens, tokens, strict=True)]
-            if merged != best.tokens:
-                best.tokens = merged
-                best.changed = True
-        best.keys.add(key)
+            best = self._similar(bucket, tokens)
+            if best is not None:
+                self._generalise(bucket, best, tokens)
+        if best is None:
+            return self._new_cluster(bucket, key, tokens)
+        self._touch(bucket, best)
         best.size += 1
-        self.by_key[key] = best
+        self._record(key, best)
         return best
 
-    def _note_siblings(self, cluster: Cluster, bucket: list[Cluster]) -> Cluster:
-        """Words that vary at one position across many otherwise identical templates are a variable
-        (user names, table names): once `word_variable_after` distinct words are seen there, the templates
-        merge into the oldest one and the others' ids become its aliases (earlier ids stay valid)."""
-        constants = sum(1 for t in cluster.tokens if not is_param(t))
-        for pos, token in enumerate(cluster.tokens):
-            # the first word names the event; a variable needs context: two more constant tokens
-            if pos == 0 or not _is_word(token) or constants < 3:
-                continue
-            shape = (len(cluster.tokens), pos, tuple(cluster.tokens[:pos]), tuple(cluster.tokens[pos + 1:]))
-            group = self._siblings.setdefault(shape, [])
-            group.append(cluster)
-            if len(group) >= self.word_variable_after:
-                survivor = group[0]
-                for other in group[1:]:
-                    self._absorb(survivor, other, bucket)
-                survivor.tokens[pos] = WILDCARD
-                survivor.changed = True
-                del self._siblings[shape]
-                return survivor
+    def _record(self, key: str, cluster: Cluster) -> None:
+        self.by_key[key] = cluster
+        cluster.keys.add(key)
+        self.fresh_keys.append(key)
+
+    def _generalise(self, bucket: _Bucket, cluster: Cluster, tokens: list[str]) -> None:
+        merged = [a if a == b else (a if is_param(a) else WILDCARD) for a, b in zip(cluster.tokens, tokens, strict=True)]
+        if merged == cluster.tokens:
+            return
+        self._unindex(bucket, cluster)
+        old = cluster.tokens
+        cluster.tokens = merged
+        if not self._index(bucket, cluster):  # no room for a new layout: keep the template as it was
+            cluster.tokens = old
+            self._index(bucket, cluster)
+            return
+        cluster.changed = True
+
+    def _new_cluster(self, bucket: _Bucket, key: str, tokens: list[str]) -> Cluster:
+        if bucket.size >= self.bucket_cap:
+            cluster = self._overflow(bucket, tokens)
+            cluster.size += 1
+            self._record(key, cluster)
+            return cluster
+        self._seq += 1
+        cluster = Cluster(problem_id=problem_id_for(key), tokens=list(tokens), seq=self._seq)
+        self.clusters[cluster.problem_id] = cluster
+        cluster.size += 1
+        self._record(key, cluster)
+        bucket.size += 1
+        self._index(bucket, cluster)
+        survivor = self._note_siblings(bucket, cluster)
+        self._touch(bucket, survivor)
+        return survivor
+
+    def _overflow(self, bucket: _Bucket, tokens: list[str]) -> Cluster:
+        if bucket.overflow is None:
+            first = tokens[0] if tokens and not is_param(tokens[0]) else WILDCARD
+            shape = [first] + [WILDCARD] * (len(tokens) - 1)
+            pid = problem_id_for(f"overflow {len(tokens)} {first}")
+            bucket.overflow = self.clusters.get(pid) or Cluster(problem_id=pid, tokens=shape, overflow=True)
+            self.clusters[pid] = bucket.overflow
+        return bucket.overflow
+
+    def restore(self, problem_id: str, template: str, key: str) -> Cluster:
+        """Rebuild a stored cluster (loading the engine from the template store)."""
+        cluster = self.clusters.get(problem_id)
+        if cluster is None:
+            overflow = template.endswith(" " + OVERFLOW_MARK)
+            tokens = template.removesuffix(" " + OVERFLOW_MARK).split()
+            self._seq += 1
+            # size 1: a stored template was seen at least once (evidence for word variables, see _evident)
+            cluster = Cluster(problem_id=problem_id, tokens=tokens, size=1, changed=False, overflow=overflow,
+                              seq=self._seq)
+            self.clusters[problem_id] = cluster
+            bucket = self.buckets.setdefault(self._bucket_key(tokens), _Bucket())
+            if overflow:
+                bucket.overflow = cluster
+            else:
+                bucket.size += 1
+                self._index(bucket, cluster)
+                self._touch(bucket, cluster)
+        elif not cluster.overflow:
+            self._prefer_general(cluster, template.split())
+        cluster.keys.add(key)
+        self.by_key[key] = cluster
         return cluster
 
-    def _absorb(self, survivor: Cluster, other: Cluster, bucket: list[Cluster]) -> None:
+    def _prefer_general(self, cluster: Cluster, tokens: list[str]) -> None:
+        """Rows of one problem stored with different templates (written before a merge generalised it):
+        the most general one is the problem's template."""
+        if len(tokens) != len(cluster.tokens) or _rank_tokens(tokens) <= _rank_tokens(cluster.tokens):
+            return
+        bucket = self.buckets.get(self._bucket_key(cluster.tokens))
+        if bucket is None or self._bucket_key(tokens) != self._bucket_key(cluster.tokens):
+            return
+        self._unindex(bucket, cluster)
+        cluster.tokens = tokens
+        cluster.changed = True
+        self._index(bucket, cluster)
+
+    # -- word variables ---------------------------------------------------------------------------
+    def _note_siblings(self, bucket: _Bucket, cluster: Cluster) -> Cluster:
+        """Compare a new template with the bucket's recent ones: where they differ only by words at a few
+        positions, both join the sibling group of those positions; enough evidence merges the group."""
+        tokens = cluster.tokens
+        n = len(tokens)
+        constants = sum(1 for t in tokens if not is_param(t))
+        for other in list(bucket.recent.values()):
+            if other is cluster or other.problem_id not in self.clusters:
+                continue
+            ot = other.tokens
+            varying = [i for i, (a, b) in enumerate(zip(ot, tokens)) if a != b]  # noqa: B905 (same length)
+            left = constants - len(varying)
+            if not varying or len(varying) > MAX_VARYING or left < 3 or left * 2 < n or varying[0] == 0:
+                continue  # the first word names the event; a variable needs constant context
+            # parameters and frames are never word variables
+            if all(_variable_candidate(ot[i]) and _variable_candidate(tokens[i]) for i in varying):
+                shape = (n, tuple(varying), tuple(t for i, t in enumerate(tokens) if i not in varying))
+                group = self._groups.get(shape)
+                if group is None:
+                    group = self._groups[shape] = SiblingGroup(tuple(varying))
+                    if len(self._groups) > MAX_GROUPS:
+                        self._groups.popitem(last=False)
+                group.members.setdefault(other.problem_id, other)
+                group.members[cluster.problem_id] = cluster
+                if self._evident(group):
+                    del self._groups[shape]
+                    return self._merge(bucket, group)
+        return cluster
+
+    def _evident(self, group: SiblingGroup) -> bool:
+        """Many distinct values at every varying position, most of them seen once: a variable, not a choice
+        of meaning. (`read`/`write`, `declined`/`approved` take a few values and keep repeating them; the
+        share of messages whose value was new — the Good–Turing estimate that the next value will be new —
+        stays low for them and near 1 for names.)"""
+        members = [m for m in group.members.values() if m.problem_id in self.clusters]
+        if len(members) < self.word_variable_after:
+            return False
+        messages = sum(m.size for m in members)
+        if messages < 2 * self.word_variable_after:
+            return False  # judged on enough messages: a few values can all look new at first
+        for pos in group.positions:
+            seen: dict[str, int] = {}
+            for m in members:
+                seen[m.tokens[pos]] = seen.get(m.tokens[pos], 0) + m.size
+            once = sum(1 for n in seen.values() if n == 1)
+            if len(seen) < self.word_variable_after or once < self.word_spread * messages:
+                return False
+        return True
+
+    def _merge(self, bucket: _Bucket, group: SiblingGroup) -> Cluster:
+        members = sorted((m for m in group.members.values() if m.problem_id in self.clusters), key=lambda c: c.seq)
+        survivor = members[0]
+        for other in members[1:]:
+            self._absorb(bucket, survivor, other)
+        self._unindex(bucket, survivor)
+        for pos in group.positions:
+            survivor.tokens[pos] = WILDCARD
+        survivor.changed = True
+        self._index(bucket, survivor)
+        return survivor
+
+    def _absorb(self, bucket: _Bucket, survivor: Cluster, other: Cluster) -> None:
         for key in other.keys:
             self.by_key[key] = survivor
         survivor.keys |= other.keys
         survivor.size += other.size
         self.aliases[other.problem_id] = survivor.problem_id
+        self.fresh_aliases.append(other.problem_id)
         self.clusters.pop(other.problem_id, None)
-        if other in bucket:
-            bucket.remove(other)
-        for group in self._siblings.values():
-            if other in group:
-                group.remove(other)
+        self._unindex(bucket, other)
+        bucket.recent.pop(other.problem_id, None)
+
+    def attach(self, key: str, cluster: Cluster) -> None:
+        """Map one more masked key to a cluster (another shape of the same error)."""
+        if key not in self.by_key:
+            self._record(key, cluster)
+
+    def merge(self, survivor: Cluster, other: Cluster) -> None:
+        """Make `other` an alias of `survivor` (its keys and count move; its id stays valid)."""
+        if survivor is other or other.problem_id not in self.clusters:
+            return
+        bucket = self.buckets.get(self._bucket_key(other.tokens)) or _Bucket()
+        self._absorb(bucket, survivor, other)
+        if other.overflow and bucket.overflow is other:
+            bucket.overflow = None
 
     def resolve(self, problem_id: str) -> str:
         seen = set()
@@ -155,13 +389,18 @@ class TemplateMiner:
 
     def match(self, tokens: list[str]) -> Cluster | None:
         """The cluster a masked sequence belongs to, without learning."""
-        key = " ".join(tokens)
-        cluster = self.by_key.get(key)
+        cluster = self.by_key.get(" ".join(tokens))
         if cluster is not None:
             return cluster
-        best, best_score = None, None
-        for candidate in self.buckets.get(self._bucket(tokens), ()):
-            score = self._score(candidate, tokens)
-            if score is not None and score[0] >= self.similarity and (best_score is None or score > best_score):
-                best, best_score = candidate, score
-        return best
+        bucket = self.buckets.get(self._bucket_key(tokens))
+        if bucket is None:
+            return None
+        return self._fitting(bucket, tokens) or self._similar(bucket, tokens)
+
+
+def _rank(cluster: Cluster) -> tuple[int, int]:
+    return (_rank_tokens(cluster.tokens), -cluster.seq)
+
+
+def _rank_tokens(tokens: list[str]) -> int:
+    return sum(1 for t in tokens if is_param(t))

@@ -20,6 +20,8 @@ FRAMEWORK = ("java.", "javax.", "jakarta.", "jdk.", "sun.", "com.sun.", "org.spr
              "io.grpc.", "org.postgresql.", "oracle.", "com.mysql.", "io.undertow.", "org.glassfish.", "org.jboss.",
              "io.opentelemetry.", "brave.", "rx.", "io.reactivex.", "org.junit.", "com.google.")
 APP_FRAMES = 2
+MAX_TRACE = 200_000  # characters of a stack trace that are parsed
+MAX_LINE = 1000  # characters of one trace line that are parsed
 
 
 @dataclass
@@ -29,14 +31,21 @@ class Trace:
     message: str
     app_frames: list[str] = field(default_factory=list)
 
-    def key_message(self, first_line: str) -> str:
-        """What the miner sees: root cause type, the message of the first line, the app's own frames."""
+    def key_message(self, first_line: str, *, frames: bool = True) -> str:
+        """What the miner sees: root cause type, the message of the first line, the app's own frames.
+        Without frames: the exception type and message only, the key the same error has when logged
+        without a stack trace (see docs/GROUPING.md, "One error, one problem")."""
         message = self.message or first_line
+        simple = self.exc_type.rsplit(".", 1)[-1]
         if message.startswith(self.exc_type):
             message = message[len(self.exc_type):].lstrip(": ")
-        frames = " ".join(f"at:{f}" for f in self.app_frames)
+        elif simple != self.exc_type and message.startswith(simple + ":"):
+            message = message[len(simple):].lstrip(": ")
+        if not frames:
+            return f"{self.exc_type}: {message}".strip()
+        at = " ".join(f"at:{f}" for f in self.app_frames)
         root = f" root:{self.root_type}" if self.root_type != self.exc_type else ""
-        return f"{self.exc_type}:{root} {message} {frames}".strip()
+        return f"{self.exc_type}:{root} {message} {at}".strip()
 
 
 def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -> Trace | None:
@@ -46,7 +55,8 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
         if error_type:
             return Trace(exc_type=error_type, root_type=error_type, message="")
         return None
-    lines = text.splitlines()
+    # bounded work whatever the input: the head of the trace, each line cut to a sane length
+    lines = [line[:MAX_LINE] for line in text[:MAX_TRACE].splitlines()]
     if any(PY_FRAME.match(line) for line in lines[:50]):
         return _python(lines, error_type)
     return _java(lines, message, error_type)
@@ -77,7 +87,7 @@ def _java(lines: list[str], message: str, error_type: str | None) -> Trace | Non
         return None
     if not exc_message:
         first = message.splitlines()[0].strip() if message else ""
-        exc_message = first if not first.startswith(exc_type) else first[len(exc_type):].lstrip(": ")
+        exc_message = first[:MAX_LINE] if not first.startswith(exc_type) else first[len(exc_type):MAX_LINE].lstrip(": ")
     return Trace(exc_type=exc_type, root_type=root_type or exc_type, message=exc_message, app_frames=frames)
 
 

@@ -12,7 +12,6 @@ import logging
 import psycopg
 
 from tasks.grouping.engine import GroupingEngine
-from tasks.grouping.miner import Cluster
 from tasks.grouping.rules import FingerprintRules
 
 log = logging.getLogger("ailog.grouping.store")
@@ -23,47 +22,41 @@ def load_engine(conn: psycopg.Connection, rules: FingerprintRules | None = None)
     miner = engine.miner
     rows = conn.execute("SELECT template_key, problem_id, template FROM grouping_templates ORDER BY created_at, template_key")
     for key, problem_id, template in rows:
-        cluster = miner.clusters.get(problem_id)
-        if cluster is None:
-            cluster = Cluster(problem_id=problem_id, tokens=template.split(), changed=False)
-            miner.clusters[problem_id] = cluster
-            miner.buckets.setdefault(miner._bucket(cluster.tokens), []).append(cluster)
-        cluster.keys.add(key)
-        miner.by_key[key] = cluster
+        miner.restore(problem_id, template, key)
     for alias_id, problem_id in conn.execute("SELECT alias_id, problem_id FROM problem_aliases"):
         miner.aliases[alias_id] = problem_id
-    engine.saved_keys = set(miner.by_key)
-    engine.saved_aliases = set(miner.aliases)
     return engine
 
 
 def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
-    """Write new keys, generalised templates and aliases in the caller's transaction; returns rows written."""
+    """Write new keys, generalised templates and aliases in the caller's transaction; returns rows written.
+    Only what changed since the last save is visited (the miner keeps the lists), not every stored key."""
     miner = engine.miner
-    saved_keys: set[str] = getattr(engine, "saved_keys", set())
-    saved_aliases: set[str] = getattr(engine, "saved_aliases", set())
-    new_rows = [(key, cluster.problem_id, cluster.template, len(cluster.tokens))
-                for key, cluster in miner.by_key.items() if key not in saved_keys]
+    new_rows = []
+    for key in dict.fromkeys(miner.fresh_keys):
+        cluster = miner.by_key[key]
+        new_rows.append((key, cluster.problem_id, cluster.template, len(cluster.tokens)))
+    new_aliases = [(a, miner.resolve(a)) for a in dict.fromkeys(miner.fresh_aliases)]
     written = 0
     with conn.cursor() as cur:
         if new_rows:
             cur.executemany("INSERT INTO grouping_templates (template_key, problem_id, template, token_count)"
                             " VALUES (%s, %s, %s, %s) ON CONFLICT (template_key) DO NOTHING", new_rows)
             written += len(new_rows)
-        changed = [c for c in miner.clusters.values() if c.changed]
-        if changed:
-            cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
-                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
-            written += len(changed)
-        new_aliases = [(a, miner.resolve(a)) for a in miner.aliases if a not in saved_aliases]
         if new_aliases:
             cur.executemany("INSERT INTO problem_aliases (alias_id, problem_id) VALUES (%s, %s)"
                             " ON CONFLICT (alias_id) DO UPDATE SET problem_id = EXCLUDED.problem_id", new_aliases)
             cur.executemany("UPDATE grouping_templates SET problem_id = %s WHERE problem_id = %s",
                             [(target, alias) for alias, target in new_aliases])
             written += len(new_aliases)
-    for c in miner.clusters.values():
+        # after the aliases: the rows just moved to a survivor take its (generalised) template too
+        changed = [c for c in miner.clusters.values() if c.changed]
+        if changed:
+            cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
+                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
+            written += len(changed)
+    for c in changed:
         c.changed = False
-    engine.saved_keys = saved_keys | {r[0] for r in new_rows}
-    engine.saved_aliases = saved_aliases | {a for a, _ in new_aliases}
+    miner.fresh_keys.clear()
+    miner.fresh_aliases.clear()
     return written

@@ -14,6 +14,7 @@ import psycopg
 
 from ailog.errors import AilogError
 from tasks.grouping.engine import display_template
+from tasks.grouping.folding import fold_aliases
 
 SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
 
@@ -26,8 +27,11 @@ class RegistryChange:
 
 def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templates: dict[str, str], now: datetime,
                      *, resolve_after_days: int = 7) -> RegistryChange:
-    """Upsert the registry rows of the given problems from window_counts/samples/peaks (idempotent)."""
-    ids = sorted(set(problem_ids))
+    """Upsert the registry rows of the given problems from window_counts/samples/peaks (idempotent).
+
+    Problems merged into another one (aliases) are folded into it first, so no event is counted under both
+    ids: the sum of `count_total` always equals the events stored (plus those pruned)."""
+    ids = sorted(set(problem_ids) | fold_aliases(conn))
     change = RegistryChange()
     if not ids:
         return change

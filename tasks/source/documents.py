@@ -6,13 +6,19 @@ Field names come from configuration (ECS by default); both nested (`{"log": {"le
 
 from __future__ import annotations
 
+import reprlib
 from datetime import UTC, datetime
 from typing import Any
 
 from tasks.models import LogEvent, SourceStats
+from tasks.text import clean_text, truncate
 
-MAX_MESSAGE_BYTES = 1_000_000  # larger messages are counted as bad (message_too_large), not analysed
+MAX_MESSAGE_CHARS = 100_000  # longer messages are cut with a marker and still analysed (never dropped)
+MAX_TRACE_CHARS = 200_000  # the same for stack traces
+MAX_FIELD_CHARS = 1_000  # app, pod, host, version …
 OPTIONAL = ("level", "app", "namespace", "pod", "host", "version", "error_type", "stack_trace", "trace_id")
+_PREVIEW = reprlib.Repr()  # bounded depth and size: deeply nested values cannot blow the stack
+_PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxdict, _PREVIEW.maxlist = 3, 160, 160, 6, 6
 
 
 def get_field(doc: dict, name: str) -> Any:
@@ -38,17 +44,24 @@ def get_field(doc: dict, name: str) -> Any:
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """ISO-8601 (Z or offset, any fraction, nanoseconds) or epoch milliseconds → aware UTC."""
+    """ISO-8601 (Z or offset, any fraction, nanoseconds) or an epoch number → aware UTC.
+
+    Epoch numbers are read by magnitude: seconds below 1e11 (until the year 5138), milliseconds below 1e14,
+    microseconds below 1e17, nanoseconds above — the units ECS producers actually emit."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
         try:
-            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+            size = abs(value)
+            scale = 1.0 if size < 1e11 else 1e3 if size < 1e14 else 1e6 if size < 1e17 else 1e9
+            return datetime.fromtimestamp(value / scale, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str) or len(value) > 64:
         return None
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if text.isascii() and text.isdigit():
+        return parse_timestamp(int(text))
     if "." in text:  # Python takes at most 6 fraction digits: trim nanoseconds
         head, _, rest = text.partition(".")
         digits = "".join(c for c in rest if c.isdigit())
@@ -57,16 +70,17 @@ def parse_timestamp(value: Any) -> datetime | None:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        if text.isdigit():
-            return parse_timestamp(int(text))
         return None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent | None:
-    """Normalise a document; on a bad one, record why in ``stats`` and return None."""
+    """Normalise a document; on a bad one, record why in ``stats`` and return None.
+
+    Never raises on any JSON-like input: text is made safe to store and hash (tasks.text), huge messages are
+    cut with a marker (and still grouped), numbers in text fields become text."""
     if not isinstance(doc, dict):
-        stats.reject("not_an_object", repr(doc)[:200])
+        stats.reject("not_an_object", _preview(doc))
         return None
     raw_ts = get_field(doc, fields["timestamp"])
     if raw_ts is None:
@@ -74,7 +88,7 @@ def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent |
         return None
     ts = parse_timestamp(raw_ts)
     if ts is None:
-        stats.reject("bad_timestamp", str(raw_ts)[:200])
+        stats.reject("bad_timestamp", _preview(raw_ts))
         return None
     message = get_field(doc, fields["message"])
     if message is None or message == "":
@@ -82,33 +96,45 @@ def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent |
     if message is None or message == "":
         stats.reject("no_message", _preview(doc))
         return None
-    if not isinstance(message, str):
-        if isinstance(message, list) and message and all(isinstance(m, str) for m in message):
-            message = "\n".join(message)  # ES sometimes stores multi-valued message fields
-        else:
-            stats.reject("wrong_type_message", repr(message)[:200])
-            return None
-    if len(message) > MAX_MESSAGE_BYTES // 4 and len(message.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
-        stats.reject("message_too_large", message[:200])
+    message = _text(message, join="\n")
+    if message is None:
+        stats.reject("wrong_type_message", _preview(get_field(doc, fields["message"]) or doc))
         return None
     values: dict[str, str | None] = {}
     for key in OPTIONAL:
         value = get_field(doc, fields[key])
-        if value is None or isinstance(value, str):
-            values[key] = value or None
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            values[key] = str(value)
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            values[key] = "\n".join(value) if key == "stack_trace" else (value[0] if value else None)
-        else:
-            stats.reject(f"wrong_type_{key}", repr(value)[:200])
+        text = _text(value, join="\n" if key == "stack_trace" else None)
+        if text is None and value is not None and value != []:
+            stats.reject(f"wrong_type_{key}", _preview(value))
             return None
+        values[key] = text or None
     stack = values.pop("stack_trace")
-    if stack and len(stack) > MAX_MESSAGE_BYTES:
-        stack = stack[:MAX_MESSAGE_BYTES]
+    if stack:
+        stack = truncate(stack, MAX_TRACE_CHARS)
+    for key, value in values.items():
+        if value and len(value) > MAX_FIELD_CHARS:
+            values[key] = value[:MAX_FIELD_CHARS]
     app = values.pop("app") or "unknown"
-    return LogEvent(timestamp=ts, message=message, app=app, stack_trace=stack, **values)
+    return LogEvent(timestamp=ts, message=truncate(message, MAX_MESSAGE_CHARS), app=app, stack_trace=stack,
+                    **values)
 
 
-def _preview(doc: dict) -> str:
-    return str({k: doc[k] for k in list(doc)[:4]})[:200]
+def _text(value: Any, *, join: str | None) -> str | None:
+    """A text field's value as safe text: strings (cleaned), numbers (as text), lists of strings (joined with
+    ``join``, or their first item); None for anything else."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value) if not isinstance(value, int) or value.bit_length() < 256 else None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return clean_text(join.join(value) if join is not None else value[0])
+    return None
+
+
+def _preview(value: Any) -> str:
+    """A short, safe description of a bad value for the report (bounded depth and length, never raises)."""
+    try:
+        text = _PREVIEW.repr(value)
+    except (RecursionError, ValueError, TypeError):
+        text = f"<{type(value).__name__}>"
+    return clean_text(text[:200])

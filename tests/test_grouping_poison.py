@@ -1,0 +1,116 @@
+"""Poison input: whatever arrives, the document decoder and the grouping engine end without an exception, in
+bounded time, with text that PostgreSQL stores and the id function hashes (property-based, hypothesis)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blocks.settings import ElasticsearchSettings
+from tasks.grouping import GroupingEngine
+from tasks.models import LogEvent, SourceStats
+from tasks.source.documents import MAX_MESSAGE_CHARS, parse_timestamp, to_event
+
+FIELDS = ElasticsearchSettings().fields
+ID = re.compile(r"P[A-Z2-7]{11}")
+# a generous bound that only a runaway (catastrophic regex backtracking, quadratic scans) would break
+BOUNDED = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+
+any_text = st.text(st.characters(codec=None, categories=None), max_size=400)  # surrogates, NUL, controls included
+hostile = st.one_of(
+    any_text,
+    st.builds(lambda a, b: a * b, st.sampled_from(["a.", "a", "<", "'", "/", "@", "=", "x\\", " at ", "\x00", "\ud83d",
+                                                   "Exception: ", "\tat a.b.C.d(", "]"]), st.integers(0, 5000)),
+)
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), any_text)
+json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner,
+                                                                                                    max_size=4),
+                          max_leaves=20)
+
+
+def safe(text: str) -> bool:
+    """Storable in PostgreSQL text and encodable as UTF-8."""
+    text.encode("utf-8")
+    return "\x00" not in text
+
+
+def event(message: str, **kw) -> LogEvent:
+    return LogEvent(timestamp=datetime(2026, 11, 20, tzinfo=UTC), message=message, **kw)
+
+
+@BOUNDED
+@given(st.lists(hostile, min_size=1, max_size=8))
+def test_engine_groups_any_message(messages):
+    engine = GroupingEngine()
+    for message in messages:
+        result = engine.group_message(message)
+        assert ID.fullmatch(result.problem_id) and safe(result.template)
+    for key in engine.miner.by_key:
+        assert safe(key)
+
+
+@BOUNDED
+@given(hostile, st.one_of(st.none(), hostile), st.one_of(st.none(), any_text))
+def test_engine_groups_any_event(message, trace, error_type):
+    engine = GroupingEngine()
+    result = engine.group_event(event(message, stack_trace=trace, error_type=error_type))
+    assert ID.fullmatch(result.problem_id) and safe(result.template)
+
+
+@BOUNDED
+@given(st.dictionaries(st.sampled_from(["@timestamp", "message", "service", "service.name", "error", "error.type",
+                                        "error.stack_trace", "log", "kubernetes", "x"]), json_value, max_size=8))
+def test_decoder_takes_any_document(doc):
+    stats = SourceStats()
+    result = to_event(doc, FIELDS, stats)
+    assert (result is None) == (stats.bad_total == 1)  # an event or exactly one counted reason
+    if result is not None:
+        for value in (result.message, result.app, result.stack_trace, result.pod, result.host, result.version):
+            assert value is None or safe(value)
+        GroupingEngine().group_event(result)
+
+
+@BOUNDED
+@given(hostile, st.one_of(json_value, st.integers(-2**70, 2**70), st.floats(), st.just("2026-11-20T10:00:00Z")),
+       st.one_of(st.none(), hostile))
+def test_decoder_takes_any_message_and_timestamp(message, timestamp, trace):
+    stats = SourceStats()
+    result = to_event({"@timestamp": timestamp, "message": message, "error": {"stack_trace": trace}}, FIELDS, stats)
+    assert (result is None) == (stats.bad_total == 1)
+    assert all(safe(sample) for sample in stats.samples.values())
+    if result is not None:
+        assert safe(result.message) and (result.stack_trace is None or safe(result.stack_trace))
+
+
+def test_huge_message_is_cut_with_a_marker_not_dropped():
+    stats = SourceStats()
+    result = to_event({"@timestamp": "2026-11-20T10:00:00Z", "message": "Huge " + "y" * 10_000_000}, FIELDS, stats)
+    assert stats.bad_total == 0
+    assert result.message.startswith("Huge yyy") and result.message.endswith("[truncated 9900005 characters]")
+    assert len(result.message) < MAX_MESSAGE_CHARS + 100
+
+
+def test_deep_nesting_is_a_counted_bad_document():
+    nested: object = "deep"
+    for _ in range(sys.getrecursionlimit() * 2):
+        nested = [nested]
+    stats = SourceStats()
+    assert to_event({"@timestamp": "2026-11-20T10:00:00Z", "message": nested}, FIELDS, stats) is None
+    assert dict(stats.bad_documents) == {"wrong_type_message": 1}
+
+
+def test_numbers_in_text_fields_are_text():
+    stats = SourceStats()
+    result = to_event({"@timestamp": "2026-11-20T10:00:00Z", "message": 404, "service": {"name": 7}}, FIELDS, stats)
+    assert (result.message, result.app) == ("404", "7")
+
+
+def test_epoch_seconds_milliseconds_microseconds_are_the_same_instant():
+    instant = datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC)
+    seconds = int(instant.timestamp())
+    assert {parse_timestamp(seconds), parse_timestamp(seconds * 1000), parse_timestamp(seconds * 1_000_000),
+            parse_timestamp(str(seconds * 1000)), parse_timestamp(float(seconds))} == {instant}
