@@ -6,6 +6,11 @@ class AilogError(Exception):
 
     exit_code = 1
 
+    def __init__(self, *args) -> None:
+        from ailog.redact import redact
+
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
 
 class ConfigError(AilogError):
     """A setting is missing or wrong; the message names the setting to fix."""

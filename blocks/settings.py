@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from ailog.errors import ConfigError
+from ailog.redact import register_settings
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -118,6 +119,8 @@ class TeamsSettings:
     enabled: bool = True
     kind: str = "auto"  # auto | legacy | workflow
     timeout: float = 30.0
+    retry_budget_hours: float = 24.0  # a message undelivered this long after it was queued is dead
+    alert_stale_minutes: int = 120  # alerts queued longer than this go out as one digest instead
 
     @property
     def active(self) -> bool:
@@ -168,6 +171,8 @@ class AnalysisSettings:
     lookback_windows: int = 2  # each regular run re-reads this many windows before the due ones (late logs)
     incomplete_wait_minutes: int = 15  # an incomplete-looking latest window waits at most this long
     recovered_messages: bool = True  # a short "recovered" follow-up when an alerted incident goes quiet
+    scrub_patterns: Path | None = None  # YAML of extra log-content scrubbing patterns, see docs/PRIVACY.md
+    scrub_defaults: bool = True  # the built-in patterns (secrets, cards, IBANs, e-mails)
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,8 @@ def teams_from_env(env: dict[str, str]) -> TeamsSettings:
         webhook_url=env_secret("TEAMS_WEBHOOK_URL", env),
         enabled=env_bool("TEAMS_ENABLED", True, env),
         kind=kind,
+        retry_budget_hours=env_int("TEAMS_RETRY_BUDGET_HOURS", 24, env),
+        alert_stale_minutes=env_int("TEAMS_ALERT_STALE_MINUTES", 120, env),
     )
 
 
@@ -294,6 +301,8 @@ def analysis_from_env(env: dict[str, str]) -> AnalysisSettings:
         fingerprint_rules=path("AILOG_FINGERPRINT_RULES"),
         detection_rules=path("AILOG_DETECTION_RULES"),
         retention_days=env_int("AILOG_RETENTION_DAYS", 90, env),
+        scrub_patterns=path("AILOG_SCRUB_PATTERNS"),
+        scrub_defaults=env_bool("AILOG_SCRUB_DEFAULTS", True, env),
         pushgateway_url=env.get("AILOG_PUSHGATEWAY_URL") or None,
         live_alert_minutes=env_int("AILOG_LIVE_ALERT_MINUTES", 120, env),
         lookback_windows=env_int("AILOG_LOOKBACK_WINDOWS", 2, env),
@@ -322,4 +331,6 @@ def load_settings(env: dict[str, str] | None = None, *, use_blocks: bool | None 
         for name, (value, source) in settings_from_blocks(env).items():
             sections[name] = value
             sources[name] = source
-    return Settings(home=home, analysis=analysis_from_env(env), sources=sources, **sections)
+    settings = Settings(home=home, analysis=analysis_from_env(env), sources=sources, **sections)
+    register_settings(settings)  # every configured secret, from env or blocks, is masked from now on
+    return settings

@@ -55,15 +55,20 @@ class AnalysisContext:
     rules: object = None
     now: datetime | None = None  # the run's logical time: how late a catch-up window is judged
     times: StageTimes = field(default_factory=StageTimes)  # seconds per stage, summed over the run's windows
-    _conn: psycopg.Connection | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
-        """One transaction per window; in a dry run one transaction for the whole run, rolled back at the end."""
+        """One transaction per window. A dry run reads a REPEATABLE READ snapshot and rolls each window back at
+        once, so the row locks its simulated writes take last one window's write phase, never the whole run:
+        a live run is never left waiting behind a dry run (at the cost that a dry window does not see the
+        simulated writes of the dry windows before it)."""
         if self.dry_run:
-            if self._conn is None:
-                self._conn = self._open_dry_connection()
-            yield self._conn
+            with self.db.connect() as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()  # a dry run writes nothing
             return
         with self.db.connect() as conn:
             try:
@@ -73,23 +78,17 @@ class AnalysisContext:
                 conn.rollback()
                 raise
 
-    def _open_dry_connection(self) -> psycopg.Connection:
-        self._dry_cm = self.db.connect()
-        return self._dry_cm.__enter__()
-
     def close(self) -> None:
+        """Nothing stays open between windows but the source's files (kept for the flows' `finally`)."""
         getattr(self.source, "close", lambda: None)()  # open input files, temporary copies
-        if self._conn is not None:
-            self._conn.rollback()  # a dry run writes nothing
-            self._dry_cm.__exit__(None, None, None)
-            self._conn = None
 
 
 def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool) -> AnalysisContext:
     from tasks.detection import load_detection_rules
     from tasks.grouping import load_engine, load_fingerprint_rules
+    from tasks.scrubbing import scrubbed
 
-    ctx = AnalysisContext(settings=settings, db=db, source=source, run_id=run_id, dry_run=dry_run)
+    ctx = AnalysisContext(settings=settings, db=db, source=scrubbed(source, settings), run_id=run_id, dry_run=dry_run)
     rules = load_fingerprint_rules(settings.analysis.fingerprint_rules) if settings.analysis.fingerprint_rules else None
     with db.connect() as conn:
         ctx.engine = load_engine(conn, rules)

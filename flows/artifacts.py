@@ -9,8 +9,10 @@ log = logging.getLogger("ailog.flows.artifacts")
 
 
 def _safe(fn, *args, **kwargs) -> None:
+    from ailog.redact import redact_value
+
     try:
-        fn(*args, **kwargs)
+        fn(*redact_value(args), **redact_value(kwargs))
     except Exception as exc:  # no API or no run context
         log.debug("artifact not created: %s", type(exc).__name__)
 

@@ -15,6 +15,9 @@ log = logging.getLogger("ailog.flows")
 
 def tell(message: str) -> None:
     """Say something to the person running the command (stdout) and to the Prefect UI (the run's log)."""
+    from ailog.redact import redact
+
+    message = redact(message)
     print(message, flush=True)
     try:
         from prefect import get_run_logger
@@ -142,6 +145,16 @@ def parse_instant(value: str | datetime | None, name: str) -> datetime | None:
     except ValueError:
         raise ConfigError(f"{name} must be an ISO-8601 time like 2026-11-27T10:15:00Z, got {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def refuse_future(now: datetime, **instants: datetime | None) -> None:
+    """--at/--end after now would advance the watermark past data that does not exist yet."""
+    from ailog.errors import ConfigError
+
+    for name, value in instants.items():
+        if value is not None and value > now:
+            raise ConfigError(f"--{name} {value.isoformat()} is in the future (now is {now.isoformat()}): windows "
+                              "can only be analysed once they are over; the regular schedule picks them up then")
 
 
 def days_to_process(days: int | None, start: date | None, end: date | None, today: date) -> list[date]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from prefect import flow
@@ -21,6 +21,7 @@ from flows.common import (
     push_metrics,
     record_run_end,
     record_run_start,
+    refuse_future,
     tell,
 )
 from flows.hooks import regular_failed
@@ -78,6 +79,18 @@ def _auto_publish(settings, output_dir: str) -> str:
         return f"failed: {exc}"
 
 
+def _lock_busy(settings, began: float):
+    """Another regular run holds the lock: end as a visible Cancelled state named "Skipped" with a metric,
+    never as a Completed run that did nothing (a lock held for hours would otherwise look healthy)."""
+    from prefect.states import Cancelled
+
+    message = ("skipped: another regular run holds the regular-phase lock (pg_try_advisory_lock); if none is "
+               "running, a lost session holds it until its TCP keepalive expires (about a minute)")
+    log.warning(message)
+    push_metrics(settings, "regular", "skipped_locked", round(time.monotonic() - began, 1), {"skipped_locked": 1})
+    return Cancelled(name="Skipped", message=message)
+
+
 REGULAR_TIMEOUT_S = 10 * 60  # well under the 15-minute cadence: a stuck run must not eat the next one's slot
 
 
@@ -112,6 +125,7 @@ def regular(
     if 60 % window:
         raise AilogError(f"window must divide an hour (e.g. 5, 15, 30), got {window}")
     at, start, end = parse_instant(at, "at"), parse_instant(start, "start"), parse_instant(end, "end")
+    refuse_future(datetime.now(UTC), at=at, end=end)
     settings, db = open_state(dry_run)
     output_dir = output_dir or settings.reports.directory
     from tasks.source import open_source
@@ -123,9 +137,7 @@ def regular(
                      "warnings": []}
     with db.connect(autocommit=True) as lock_conn:
         if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
-            log.warning("another regular run is in progress; this run does nothing")
-            summary["skipped"] = "another regular run is in progress"
-            return summary
+            return _lock_busy(settings, began)
         try:
             now = logical_now()
             windows, warnings = plan_windows(lock_conn, minutes=window, at=at, start=start, end=end, now=now,

@@ -96,11 +96,16 @@ def export_tables(db, day, output_dir: str) -> dict:
 @task(name="deliver-outbox", cache_policy=NO_CACHE, persist_result=False)
 def deliver_outbox(settings, db, dry_run: bool = False):
     """Deliver queued Teams messages; failures stay queued for the next run (non-blocking)."""
+    from ailog.ops.metrics import push_outbox_metrics
     from tasks.outbox import deliver_pending
+    from tasks.outbox.outbox import RetryPolicy
     from tasks.publish.teams.sender import TeamsSender
 
     senders = {"teams": TeamsSender(settings.teams)} if settings.teams.active else {}
-    return deliver_pending(db, senders, dry_run=dry_run)
+    report = deliver_pending(db, senders, dry_run=dry_run, policy=RetryPolicy.from_settings(settings.teams))
+    if not dry_run:
+        push_outbox_metrics(report.pending, report.dead_total, settings.analysis.pushgateway_url)
+    return report
 
 
 @task(name="publish-confluence", cache_policy=NO_CACHE, persist_result=False)

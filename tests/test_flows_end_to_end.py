@@ -141,6 +141,9 @@ def test_teams_down_does_not_fail_the_backfill_and_catches_up_once(prefect_api, 
     with env["db"].connect() as conn:
         assert conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 1
     teams.down = False
+    with env["db"].connect() as conn:  # the outbox's backoff (minutes) has passed
+        conn.execute("UPDATE outbox SET next_attempt_at = now()")
+        conn.commit()
     publish(day=START + timedelta(days=5), output_dir=str(env["out"]))  # any next run delivers the queue
     publish(day=START + timedelta(days=5), output_dir=str(env["out"]))
     daily = [k for k in teams.unique if k.startswith("daily_report:2026-11-02")]

@@ -98,6 +98,10 @@ def test_outbox_teams_down_then_delivered_exactly_once(db):
         first = deliver_pending(db, s)
         assert first.sent == 0 and first.pending == 1 and first.failed == 1
         teams.down = False
+        assert deliver_pending(db, s).sent == 0  # backing off: not due yet
+        with db.connect() as conn:
+            conn.execute("UPDATE outbox SET next_attempt_at = now()")
+            conn.commit()
         second = deliver_pending(db, s)
         third = deliver_pending(db, s)
         assert (second.sent, third.sent) == (1, 0)

@@ -13,6 +13,11 @@ from ailog.errors import ConfigError
 from blocks.settings import DatabaseSettings, Settings
 
 SCHEMA = "ailog"
+# A node that vanishes (pod evicted, network cut) must not hold its session — and the regular phase's advisory
+# lock — for the kernel's default two hours: both ends probe an idle TCP connection after 30 s, every 10 s,
+# and give up after 3 unanswered probes (~1 minute). Ignored on Unix sockets.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+SERVER_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
 
 
 class Database:
@@ -54,7 +59,9 @@ class Database:
             "user": user,
             "connect_timeout": s.connect_timeout,
             "application_name": "ailog",
-            "options": f"-c search_path={SCHEMA},public -c statement_timeout={s.statement_timeout_ms}",
+            "options": f"-c search_path={SCHEMA},public -c statement_timeout={s.statement_timeout_ms} "
+                       f"{SERVER_KEEPALIVES}",
+            **KEEPALIVES,
         }
         if password is not None:
             params["password"] = password.get_secret_value()

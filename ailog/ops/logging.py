@@ -2,7 +2,8 @@
 
 `AILOG_LOG_FORMAT=json` writes our loggers (ailog, tasks, flows) as JSON lines to stdout (for log shippers);
 `AILOG_LOG_DIR=/var/log/ailog` also appends them to `<dir>/<flow>.log` (the user's per-job log files).
-Prefect's own run logs go to stdout and the UI as configured by PREFECT_LOGGING_* settings.
+Prefect's own run logs go to stdout and the UI as configured by PREFECT_LOGGING_* settings; every handler
+(Prefect's API log handler included) gets the redacting filter, so a secret never reaches a log line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ailog.redact import redact
+from ailog.redact import RedactingFilter, install_redaction, redact
 
 OUR_LOGGERS = ("ailog", "tasks", "flows")
 
@@ -58,4 +59,6 @@ def configure_logging(flow: str) -> None:
             tag = f"ailog-{flow}-{type(h).__name__}"
             if not any(getattr(x, "_ailog_tag", None) == tag for x in logger.handlers):
                 h._ailog_tag = tag
+                h.addFilter(RedactingFilter())
                 logger.addHandler(h)
+    install_redaction()  # every other handler too: Prefect's console and API log handlers included

@@ -28,6 +28,7 @@ FIGURES = {
     "lag_seconds": ("ailog_lag_seconds", "Seconds between the end of the newest processed window and now"),
     "windows_delayed": ("ailog_windows_delayed", "Newest windows left for a later run because they looked incomplete"),
     "windows_rechecked": ("ailog_windows_rechecked", "Earlier windows re-read by the run for late logs"),
+    "skipped_locked": ("ailog_run_skipped_locked", "1 if the run did nothing because another run held the lock"),
 }
 
 
@@ -71,4 +72,26 @@ def push_run_metrics(flow: str, outcome: str, duration_s: float, figures: dict, 
         return True
     except Exception as exc:  # metrics must never fail a run
         log.warning("could not push metrics to the Pushgateway (%s)", type(exc).__name__)
+        return False
+
+
+OUTBOX_GAUGES = {
+    "ailog_outbox_pending": "Messages queued in the outbox, not yet delivered",
+    "ailog_outbox_dead": "Messages given up (refused, or undelivered within their budget)",
+    "ailog_outbox_last_delivery_timestamp_seconds": "When the outbox was last delivered",
+}
+
+
+def push_outbox_metrics(pending: int, dead: int, url: str | None) -> bool:
+    """The outbox's state after a delivery (any flow): queued and dead-lettered messages (job=ailog_outbox)."""
+    if not url:
+        return False
+    registry = CollectorRegistry()
+    for (name, doc), value in zip(OUTBOX_GAUGES.items(), (pending, dead, time.time()), strict=True):
+        Gauge(name, doc, registry=registry).set(value)
+    try:
+        push_to_gateway(url, job="ailog_outbox", registry=registry, timeout=10)
+        return True
+    except Exception as exc:  # metrics must never fail a run
+        log.warning("could not push outbox metrics to the Pushgateway (%s)", type(exc).__name__)
         return False

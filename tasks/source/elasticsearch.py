@@ -47,7 +47,10 @@ class ElasticsearchSource:
                 kwargs["verify_certs"] = s.verify_certs
                 if s.ca_certs:
                     kwargs["ca_certs"] = s.ca_certs
-            self._client = Elasticsearch(s.url, **kwargs)
+            try:
+                self._client = Elasticsearch(s.url, **kwargs)
+            except ValueError as exc:  # the client's message may quote the URL, credentials included
+                raise ConfigError(f"ES_HOST {redact(s.url)} is not usable: {redact(str(exc))}") from None
         return self._client
 
     def describe(self) -> str:

@@ -1,13 +1,17 @@
 """A local Confluence Server/Data Center (REST v1) for the real atlassian-python-api: pages with every version
 kept, history, PUT with optimistic locking (409), attachments (add, new version via /data, 415 on the buggy PUT
-path), current user, Basic or Bearer auth (401), unknown pages (404), scripted 429 + Retry-After."""
+path), current user, Basic or Bearer auth (401),
+invalid storage bodies (not well-formed XHTML) refused with 400 as Confluence does, unknown pages (404), scripted 429 + Retry-After."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+import xml.etree.ElementTree as ET
 from email.parser import BytesParser
 from email.policy import default
+from html.entities import name2codepoint
 from urllib.parse import parse_qs, urlparse
 
 from tests.fakes.http import FakeServer, Response
@@ -21,6 +25,31 @@ def _parse_multipart(content_type: str, body: bytes) -> dict:
         fields[name] = {"filename": part.get_filename(), "content": part.get_payload(decode=True),
                         "content_type": part.get_content_type()}
     return fields
+
+
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+_STORAGE_NS = ('xmlns:ac="http://atlassian.com/content" xmlns:ri="http://atlassian.com/resource/identifier" '
+               'xmlns:at="http://atlassian.com/template"')
+
+
+def storage_error(body: str) -> str | None:
+    """Why Confluence would refuse this storage-format body (it must be well-formed XHTML), or None.
+
+    HTML named entities (&nbsp;) are accepted as Confluence does; everything else must parse as XML."""
+    def entity(m: re.Match) -> str:
+        name = m.group(1)
+        if name in _XML_ENTITIES:
+            return m.group(0)
+        if name in name2codepoint:
+            return f"&#{name2codepoint[name]};"
+        return m.group(0)  # unknown: the parser reports it
+
+    text = re.sub(r"&([A-Za-z][A-Za-z0-9]*);", entity, body)
+    try:
+        ET.fromstring(f"<root {_STORAGE_NS}>{text}</root>")
+    except ET.ParseError as exc:
+        return f"Error parsing xhtml: {exc}"
+    return None
 
 
 class FakeConfluence(FakeServer):
@@ -93,6 +122,10 @@ class FakeConfluence(FakeServer):
                 self.conflict_once = False
                 self.pages[page_id].append({**self.pages[page_id][-1], "number": current + 1, "message": "edited by a person"})
                 current += 1
+            problem = storage_error(data["body"]["storage"]["value"])
+            if problem:
+                return Response(400, {"statusCode": 400, "message": f"com.atlassian.confluence.api.service.exceptions."
+                                      f"BadRequestException: {problem}", "reason": "Bad Request"})
             if data["version"]["number"] != current + 1:
                 return Response(409, {"statusCode": 409, "message": f"Version must be incremented on update. Current version is: {current}",
                                       "reason": "Conflict"})

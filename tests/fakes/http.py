@@ -7,6 +7,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class DropConnection(Exception):
+    """Raised by handle(): the server closes the socket without answering (a node dying mid-request)."""
+
+
 class Response:
     def __init__(self, status: int = 200, body: bytes | str | dict | None = b"", headers: dict | None = None):
         self.status = status
@@ -37,7 +41,12 @@ class FakeServer:
                 request = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
                 with fake.lock:
                     fake.requests.append(request)
-                response = fake.handle(request)
+                try:
+                    response = fake.handle(request)
+                except DropConnection:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(response.status)
                 for k, v in response.headers.items():
                     self.send_header(k, v)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -30,9 +31,10 @@ MAX_RETRY_AFTER_S = 120.0
 
 
 class TeamsDeliveryError(AilogError):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.status = status  # the HTTP status, so the outbox can judge each message (tasks/outbox)
 
 
 class TeamsSender:
@@ -60,8 +62,9 @@ class TeamsSender:
                 return
             last_error, delay, permanent = wait
             if permanent or attempt == self.attempts:
+                status = re.match(r"HTTP (\d+)", last_error)
                 raise TeamsDeliveryError(f"Teams rejected the {message.get('kind', 'message')} ({last_error})",
-                                         permanent=permanent)
+                                         permanent=permanent, status=int(status.group(1)) if status else None)
             time.sleep(delay if delay is not None else self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
         raise TeamsDeliveryError(f"Teams delivery failed ({last_error})")
 

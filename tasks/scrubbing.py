@@ -1,0 +1,171 @@
+"""Log content is personal data: scrub secrets and personal data out of every event before it is grouped,
+so no sample message, template, stack trace, CSV, report, card or page ever carries them.
+
+Default patterns cover passwords/tokens/keys in URLs, headers and `key=value` (JSON too), bearer and JWT
+tokens, private key blocks, payment card numbers (Luhn-checked), IBANs (mod-97 checked) and e-mail addresses.
+Users add their own in a YAML file (AILOG_SCRUB_PATTERNS, see docs/PRIVACY.md):
+
+    patterns:
+      - name: customer-number
+        pattern: '\\bCUST-\\d{8}\\b'
+        replacement: '<customer>'
+
+Replacements are fixed placeholders, so grouping still sees one template for "login failed for <email>".
+Every value of the secret registry (ailog.redact) is masked as well.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ailog.errors import ConfigError
+from ailog.redact import redact
+
+_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key",
+              "access-key", "private_key", "private-key", "credential", "session_id", "sessionid", "sig")
+_IBAN_COUNTRIES = frozenset(
+    "AD AE AL AT AZ BA BE BG BH BR BY CH CR CY CZ DE DK DO EE EG ES FI FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO "
+    "KW KZ LB LC LI LT LU LV LY MC MD ME MK MR MT MU NL NO PK PL PS PT QA RO RS SA SC SD SE SI SK SM SO ST SV TL TN TR "
+    "UA VA VG XK".split())
+_SECRET_KEYS = (r"(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
+                r"|client[_-]?secret|credentials?|session[_-]?id|sig)")
+
+
+def _luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(m: re.Match) -> str:
+    digits = re.sub(r"\D", "", m.group(0))
+    return "<card>" if 13 <= len(digits) <= 19 and _luhn(digits) else m.group(0)
+
+
+def _iban(m: re.Match) -> str:
+    raw = re.sub(r"\s", "", m.group(0))
+    if raw[:2] not in _IBAN_COUNTRIES:
+        return m.group(0)
+    moved = raw[4:] + raw[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return "<iban>" if 15 <= len(raw) <= 34 and int(number) % 97 == 1 else m.group(0)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    regex: re.Pattern
+    replacement: str | Callable[[re.Match], str]
+    # a cheap test first: substrings of the lower-cased text, or a regex; the pattern runs only when it hits
+    probe: tuple[str, ...] | re.Pattern | None = None
+
+    def wanted(self, text: str, lower: str) -> bool:
+        if self.probe is None:
+            return True
+        if isinstance(self.probe, tuple):
+            return any(p in lower for p in self.probe)
+        return self.probe.search(text) is not None
+
+
+DEFAULT_PATTERNS: tuple[Pattern, ...] = (
+    Pattern("private-key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+                                      re.DOTALL), "<private-key>", ("private key",)),
+    Pattern("url-credentials", re.compile(r"(?i)([a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@"),
+            r"\1<user>:<secret>@", ("://",)),
+    Pattern("auth-header", re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|cookie|set-cookie)"
+                                      r"(\"?\s*[:=]\s*\"?)[^\r\n\"]+"), r"\1\2<secret>",
+            ("authorization", "api-key", "auth-token", "cookie")),
+    Pattern("bearer", re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*"), r"\1 <secret>",
+            ("bearer", "basic", "token")),
+    Pattern("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "<jwt>", ("eyj",)),
+    Pattern("key-value", re.compile(rf"(?i)({_SECRET_KEYS})(\"?\s*[=:]\s*\"?|\"?\s*=>\s*\"?)[^\s\"'&;,)}}\]]+"),
+            r"\1\2<secret>", _KEY_WORDS),
+    Pattern("card-number", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card,
+            re.compile(r"\d{4}[ -]?\d{4}[ -]?\d{4}")),
+    Pattern("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), _iban,
+            re.compile(r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}")),
+    Pattern("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "<email>", ("@",)),
+)
+FIELDS = ("message", "stack_trace")
+
+
+class Scrubber:
+    """Apply the patterns (defaults, then the user's) and the secret registry to a text."""
+
+    CACHE_SIZE = 20_000  # error logs repeat: a stack trace seen before is not scanned again (one run's lifetime)
+
+    def __init__(self, patterns: tuple[Pattern, ...] = DEFAULT_PATTERNS) -> None:
+        self.patterns = patterns
+        self._seen: dict[str, str] = {}
+
+    def scrub(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        done = self._seen.get(text)
+        if done is None:
+            if len(self._seen) >= self.CACHE_SIZE:
+                self._seen.clear()
+            done = self._seen[text] = self._scrub(text)
+        return done
+
+    def _scrub(self, text: str) -> str:
+        lower = text.lower()
+        for p in self.patterns:
+            if p.wanted(text, lower):
+                text = p.regex.sub(p.replacement, text)
+                lower = text.lower()
+        return redact(text)
+
+    def events(self, events: Iterator) -> Iterator:
+        for event in events:
+            for name in FIELDS:
+                value = getattr(event, name)
+                if value:
+                    setattr(event, name, self.scrub(value))
+            yield event
+
+
+def load_patterns(path: Path | None, *, defaults: bool = True) -> tuple[Pattern, ...]:
+    """The default patterns (unless turned off) followed by the user's YAML file."""
+    patterns = DEFAULT_PATTERNS if defaults else ()
+    if path is None:
+        return patterns
+    from ailog.yaml_file import read_yaml
+
+    data = read_yaml(path, "scrub patterns") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"AILOG_SCRUB_PATTERNS {path}: expected a mapping with a 'patterns' list")
+    extra = []
+    for i, item in enumerate(data.get("patterns") or []):
+        try:
+            extra.append(Pattern(str(item.get("name") or f"pattern-{i + 1}"), re.compile(item["pattern"]),
+                                 str(item.get("replacement", "<redacted>"))))
+        except (KeyError, TypeError, re.error) as exc:
+            raise ConfigError(f"AILOG_SCRUB_PATTERNS {path}: pattern {i + 1} is invalid ({exc})") from None
+    return patterns + tuple(extra)
+
+
+class ScrubbedSource:
+    """A log source whose events come out scrubbed; everything else is the wrapped source's."""
+
+    def __init__(self, source, scrubber: Scrubber) -> None:
+        self._source = source
+        self.scrubber = scrubber
+
+    def read_window(self, window, stats):
+        return self.scrubber.events(self._source.read_window(window, stats))
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+
+def scrubbed(source, settings) -> ScrubbedSource:
+    analysis = settings.analysis
+    return ScrubbedSource(source, Scrubber(load_patterns(analysis.scrub_patterns, defaults=analysis.scrub_defaults)))

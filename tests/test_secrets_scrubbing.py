@@ -1,0 +1,169 @@
+"""Log content scrubbing: secret-looking and personal data in log messages never reaches a template, sample,
+CSV, report, artifact, Teams card, Confluence page, log line or database row. The whole pipeline runs
+(backfill + regular + publish through the real flows, real Prefect API, real PostgreSQL, local Teams and
+Confluence) with known secret values and hostile log content, and every output is scanned for them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ailog.errors import ConfigError
+from tasks.models import SourceStats, Window
+from tasks.scrubbing import ScrubbedSource, Scrubber, load_patterns
+from tasks.source.files import FileSource
+from tests.test_flows_end_to_end import env  # noqa: F401 - the flows' environment (DB, local Teams and Confluence)
+
+CASES = {
+    "jdbc:postgresql://db:5432/x?user=app&password=Hunter2-Leak failed": "Hunter2-Leak",
+    "mongodb://admin:Mongo-Leak-9@mongo:27017/db unreachable": "Mongo-Leak-9",
+    "GET /api Authorization: Bearer abcDEF123456ghiJKL": "abcDEF123456ghiJKL",
+    'request body {"password": "Json-Leak-7", "user": "bob"}': "Json-Leak-7",
+    "session token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl rejected": "eyJhbGciOiJIUzI1NiJ9",
+    "card 4111 1111 1111 1111 declined": "4111 1111 1111 1111",
+    "payout to DE89 3704 0044 0532 0130 00 rejected": "DE89 3704 0044 0532 0130 00",
+    "mail to john.doe@example.com bounced": "john.doe@example.com",
+    "aws api_key=AKIAIOSFODNN7EXAMPLE denied": "AKIAIOSFODNN7EXAMPLE",
+}
+
+
+@pytest.mark.parametrize("text, secret", CASES.items())
+def test_default_patterns_remove_the_secret_and_keep_the_sentence(text, secret):
+    out = Scrubber().scrub(text)
+    assert secret not in out and "<" in out and out.split()[1:2] != []
+
+
+def test_ordinary_log_text_is_left_alone():
+    for text in ("Timeout after 1500 ms at 2026-11-20T10:00:00Z", "order 1234567890123456 not found",
+                 "GB00 not an iban", "user bob not found in tenant 42", "NullPointerException at Foo.java:12"):
+        assert Scrubber().scrub(text) == text
+
+
+def test_user_patterns_from_yaml(tmp_path):
+    rules = tmp_path / "scrub.yaml"
+    rules.write_text("patterns:\n  - name: customer\n    pattern: '\\bCUST-\\d{8}\\b'\n    replacement: '<customer>'\n")
+    assert Scrubber(load_patterns(rules)).scrub("lookup CUST-12345678 for a@b.io") == "lookup <customer> for <email>"
+    assert Scrubber(load_patterns(rules, defaults=False)).scrub("a@b.io") == "a@b.io"
+    rules.write_text("patterns:\n  - pattern: '(unclosed'\n")
+    with pytest.raises(ConfigError, match="pattern 1 is invalid"):
+        load_patterns(rules)
+
+
+def test_scrubbed_source_scrubs_message_and_stack_trace(tmp_path):
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    path = tmp_path / "a.ndjson"
+    path.write_text(json.dumps({"@timestamp": "2026-11-20T10:00:01Z", "message": "login john.doe@example.com",
+                                "error": {"stack_trace": "Ex: password=Hunter2-Leak\n\tat X"}}) + "\n")
+    from blocks.settings import ElasticsearchSettings
+
+    events = list(ScrubbedSource(FileSource([str(path)], ElasticsearchSettings().fields), Scrubber())
+                  .read_window(Window(t0, t0 + timedelta(minutes=15)), SourceStats()))
+    assert events[0].message == "login <email>" and "Hunter2-Leak" not in events[0].stack_trace
+
+
+# --- the whole pipeline -----------------------------------------------------------------------------------------
+
+START = date(2026, 11, 2)
+KNOWN_SECRETS = ("db-Secret-Pw1x", "conf-Secret-Pw1x", "teams-Secret-Sig1x")
+NEEDLES = KNOWN_SECRETS + tuple(CASES.values())
+
+
+def hostile_lines(day: date, n: int = 240) -> list[str]:
+    """A burst of secret-carrying errors (so they become a problem, a peak and an alert) plus a trickle daily."""
+    texts = [*CASES, "connect failed with password db-Secret-Pw1x", "wiki login conf-Secret-Pw1x refused"]
+    lines = []
+    for d in range(3):
+        for i in range(40):  # a trickle every day: a problem with a baseline
+            ts = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=d, minutes=35 * i)
+            lines.append(_doc(ts, texts[i % len(texts)], i))
+    burst = datetime(day.year, day.month, day.day, 11, tzinfo=UTC) + timedelta(days=2)
+    lines += [_doc(burst + timedelta(seconds=3 * i), texts[i % len(texts)], i) for i in range(n)]
+    return lines
+
+
+def _doc(ts: datetime, text: str, i: int) -> str:
+    return json.dumps({"@timestamp": ts.isoformat().replace("+00:00", "Z"), "message": text, "log": {"level": "ERROR"},
+                       "service": {"name": "payments-api", "version": "1.0.0"},
+                       "kubernetes": {"namespace": "bank-prod", "pod": {"name": f"payments-api-{i % 3}"}},
+                       "error": {"type": "java.lang.SecurityException", "stack_trace": f"SecurityException: {text}\n\tat X"}})
+
+
+def scan(text: str) -> list[str]:
+    return [n for n in NEEDLES if n in text]
+
+
+def test_whole_pipeline_leaks_no_secret_and_no_personal_data(prefect_api, env, monkeypatch, tmp_path, capsys):  # noqa: F811
+    from ailog.simulation import generate
+    from flows.backfill import backfill
+    from flows.publish import publish
+    from flows.regular import regular
+
+    data = generate(START, 3, seed=5, out_dir=tmp_path / "logs", apps=3)
+    hostile = tmp_path / "logs" / "hostile.ndjson"
+    hostile.write_text("\n".join(hostile_lines(START)) + "\n")
+    inputs = [str(p) for p in data.files] + [str(hostile)]
+    db, teams, wiki, out, log_dir = env["db"], env["teams"], env["wiki"], env["out"], tmp_path / "joblogs"
+    wiki.password = KNOWN_SECRETS[1]
+    for k, v in {"DB_PASSWORD": KNOWN_SECRETS[0], "CONFLUENCE_PASSWORD": KNOWN_SECRETS[1],
+                 "TEAMS_WEBHOOK_URL": f"{teams.url}/workflows/x?sig={KNOWN_SECRETS[2]}",
+                 "AILOG_LOG_DIR": str(log_dir), "AILOG_LOG_FORMAT": "json"}.items():
+        monkeypatch.setenv(k, v)
+    summary = backfill(start=START, end=START + timedelta(days=1), input_paths=inputs, output_dir=str(out))
+    assert summary["publish"] == "completed", summary
+    day3 = datetime(2026, 11, 4, tzinfo=UTC)
+    regular(start=day3, end=day3 + timedelta(hours=14), input_paths=inputs, output_dir=str(out))
+    publish(day=START + timedelta(days=1), output_dir=str(out))
+    outgoing = {"teams": [r["body"].decode("utf-8", "replace") for r in teams.requests],
+                "confluence": [r["body"].decode("utf-8", "replace") for r in wiki.requests]}
+
+    with db.connect() as conn:
+        tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'ailog'")]
+        rows = {t: [r for (r,) in conn.execute(f"SELECT row_to_json(x)::text FROM ailog.{t} x")] for t in tables}  # noqa: S608
+    payments = [r for r in rows["grouping_templates"] + rows.get("problems", []) if "SecurityException" in r
+                or "<email>" in r or "<secret>" in r]
+    assert payments, "the hostile events must have become problems, or this test proves nothing"
+    assert any("payments-api" in b for b in outgoing["teams"]), "an alert about the hostile burst went to Teams"
+    artifacts = _artifacts()
+    files = {str(p): p.read_bytes().decode("utf-8", "replace") for p in [*out.rglob("*"), *log_dir.rglob("*")]
+             if p.is_file()}
+    logs = _api_logs() + capsys.readouterr().out
+    hits = {where: found for where, found in [
+        *((f"db:{t}", scan("\n".join(r))) for t, r in rows.items()),
+        *((f"file:{p}", scan(t)) for p, t in files.items()),
+        ("teams", scan("\n".join(outgoing["teams"]))), ("confluence", scan("\n".join(outgoing["confluence"]))),
+        ("artifacts", scan(artifacts)), ("logs", scan(logs))] if found}
+    assert hits == {}
+    assert any(p.endswith(".csv") for p in files) and len(outgoing["confluence"]) >= 3 and artifacts
+
+
+def _artifacts() -> str:
+    import anyio
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    return "\n".join(json.dumps(a.data, default=str) for a in anyio.run(read))
+
+
+def _api_logs() -> str:
+    import anyio
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(limit=200) + await client.read_logs(offset=200, limit=200)
+
+    return "\n".join(log.message for log in anyio.run(read))
+
+
+def test_docs_say_how_to_add_patterns():
+    doc = (Path(__file__).parents[1] / "docs" / "PRIVACY.md").read_text()
+    assert "AILOG_SCRUB_PATTERNS" in doc and "replacement" in doc and "AILOG_SCRUB_DEFAULTS" in doc
