@@ -17,8 +17,8 @@ WORKDIR /opt/ailog
 
 # Dependencies first (cached layer): only the project metadata is needed to resolve them.
 COPY pyproject.toml README.md ./
-RUN mkdir -p ailog flows tasks blocks \
-    && touch ailog/__init__.py flows/__init__.py tasks/__init__.py blocks/__init__.py \
+RUN mkdir -p ailog flows tasks blocks core \
+    && touch ailog/__init__.py flows/__init__.py tasks/__init__.py blocks/__init__.py core/__init__.py \
     && pip install . \
     && pip uninstall -y ai-log-analyzer
 
@@ -27,6 +27,7 @@ COPY ailog ./ailog
 COPY flows ./flows
 COPY tasks ./tasks
 COPY blocks ./blocks
+COPY core ./core
 RUN pip install --no-deps . && python -c "import flows.backfill, flows.regular, flows.publish"
 
 USER 10001:10001

@@ -161,12 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one clear line, no traceback unless --debug
         if debug:
             raise
-        from ailog.errors import AilogError
+        from core.errors import AilogError
 
         if isinstance(exc, AilogError):
             print(f"ailog {args.command}: error: {exc}", file=sys.stderr)
             return exc.exit_code
-        from ailog.redact import redact
+        from core.redact import redact
 
         print(f"ailog {args.command}: failed: {type(exc).__name__}: {redact(str(exc)).splitlines()[0] if str(exc) else ''} "
               "(run with --debug for details)", file=sys.stderr)

@@ -139,7 +139,7 @@ def run_seed(seed: int, args, work: Path) -> dict:
     try:
         result = score_dir(work, data.truth, eval_start, eval_end)
     finally:
-        from ailog.db.embedded import stop_embedded
+        from core.db.embedded import stop_embedded
 
         stop_embedded(work / "home")  # never leave a server running
     result.update({"seed": seed, "events": data.events, "backfill_s": round(t_backfill), "regular_s": round(t_regular)})
@@ -147,8 +147,8 @@ def run_seed(seed: int, args, work: Path) -> dict:
 
 
 def score_dir(work: Path, truth: dict, eval_start: datetime, eval_end: datetime) -> dict:
-    from ailog.db import Database
     from blocks.settings import DatabaseSettings
+    from core.db import Database
 
     db = Database(DatabaseSettings(), work / "home")
     with db.connect() as conn:
@@ -205,7 +205,7 @@ def main() -> int:
             try:
                 result = score_dir(seed_dir, truth, eval_start, eval_start + timedelta(days=args.eval_days))
             finally:
-                from ailog.db.embedded import stop_embedded
+                from core.db.embedded import stop_embedded
 
                 stop_embedded(seed_dir / "home")
             result["seed"] = seed

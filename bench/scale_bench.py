@@ -99,7 +99,7 @@ def floor_ndjson(path: Path) -> tuple[int, float]:
 def floor_es(url: str, days: int = 1) -> tuple[int, float]:
     """Every document of the day through the real client, window by window, as the backfill reads them."""
     from blocks.settings import ElasticsearchSettings
-    from flows.analysis import windows_between
+    from tasks.analysis import windows_between
     from tasks.source.elasticsearch import ElasticsearchSource
 
     source = ElasticsearchSource(ElasticsearchSettings(url=url, index="logs-bench"))
@@ -162,7 +162,7 @@ def measure_history_read(cache: Path, days: int, events: int) -> dict:
     parsing the file once. One pass (plus the index pass) keeps the ratio constant whatever the days."""
     from bench.scale_data import cached_events
     from blocks.settings import ElasticsearchSettings
-    from flows.analysis import windows_between
+    from tasks.analysis import windows_between
     from tasks.models import SourceStats
     from tasks.source.files import FileSource
 

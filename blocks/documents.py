@@ -10,7 +10,6 @@ import os
 from dataclasses import fields, replace
 from typing import Any
 
-from ailog.errors import ConfigError
 from blocks.confluence import AilogConfluence
 from blocks.elasticsearch import AilogElasticsearch
 from blocks.postgres import AilogPostgres
@@ -28,6 +27,7 @@ from blocks.settings import (
     teams_from_env,
 )
 from blocks.teams import AilogTeams
+from core.errors import ConfigError
 
 SECTIONS: dict[str, tuple[type, type]] = {
     "database": (AilogPostgres, DatabaseSettings),

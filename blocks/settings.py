@@ -13,8 +13,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ailog.errors import ConfigError
-from ailog.redact import register_settings
+from core.db.settings import DatabaseSettings
+from core.errors import ConfigError
+from core.redact import register_settings
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -48,29 +49,6 @@ def env_secret(name: str, env: dict[str, str] | None = None) -> SecretStr | None
     env = os.environ if env is None else env
     raw = env.get(name)
     return SecretStr(raw) if raw else None
-
-
-@dataclass(frozen=True)
-class DatabaseSettings:
-    """PostgreSQL: the application user (data only) and the DDL user/role that owns the schema.
-
-    ``host`` None means: no database configured → the embedded server under AILOG_HOME.
-    """
-
-    host: str | None = None
-    port: int = 5432
-    name: str = "ailog"
-    user: str = "ailog"
-    password: SecretStr | None = None
-    ddl_user: str | None = None
-    ddl_password: SecretStr | None = None
-    ddl_role: str | None = None
-    connect_timeout: int = 10
-    statement_timeout_ms: int = 300_000
-
-    @property
-    def embedded(self) -> bool:
-        return not self.host
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ log = logging.getLogger("ailog.flows.artifacts")
 
 
 def _safe(fn, *args, **kwargs) -> None:
-    from ailog.redact import redact_value
+    from core.redact import redact_value
 
     try:
         fn(*redact_value(args), **redact_value(kwargs))

@@ -10,9 +10,8 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from ailog.errors import AilogError
-from ailog.ops.logging import configure_logging
-from flows.analysis import day_window, prepare_context, windows_between
+from core.errors import AilogError
+from core.ops.logging import configure_logging
 from flows.common import (
     current_run_id,
     days_to_process,
@@ -28,6 +27,7 @@ from flows.hooks import backfill_failed
 from flows.naming import backfill_run_name
 from flows.progress import progress
 from tasks import steps
+from tasks.analysis import day_window, prepare_context, windows_between
 
 log = logging.getLogger("ailog.flows.backfill")
 

@@ -6,16 +6,16 @@ import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from ailog.db import Database, open_database
-from ailog.db.migrate import require_migrated
 from blocks.settings import Settings, load_settings
+from core.db import Database, open_database
+from core.db.migrate import require_migrated
 
 log = logging.getLogger("ailog.flows")
 
 
 def tell(message: str) -> None:
     """Say something to the person running the command (stdout) and to the Prefect UI (the run's log)."""
-    from ailog.redact import redact
+    from core.redact import redact
 
     message = redact(message)
     print(message, flush=True)
@@ -68,7 +68,7 @@ def in_deployment_run() -> bool:
 
 def open_state(dry_run: bool) -> tuple[Settings, Database]:
     """Settings and a migrated database (the embedded server migrates itself on first use)."""
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     settings = load_settings()
     if settings.database.embedded and in_deployment_run():
@@ -81,7 +81,7 @@ def open_state(dry_run: bool) -> tuple[Settings, Database]:
     except ConfigError as exc:
         if "cannot connect" in str(exc):
             try:
-                from ailog.ops.events import emit
+                from core.ops.events import emit
 
                 emit("ailog.database.unreachable", str(exc))
             except Exception:  # noqa: S110 - the event is best effort; the run fails anyway
@@ -116,14 +116,14 @@ def record_run_end(db: Database, run_id: str, status: str, summary: dict, error:
 def push_metrics(settings: Settings, flow: str, outcome: str, duration_s: float, figures: dict) -> None:
     """Push the run's metrics to the Pushgateway when one is configured; never fails the run."""
     try:
-        from ailog.ops.metrics import push_run_metrics
+        from core.ops.metrics import push_run_metrics
     except ImportError:
         return
     push_run_metrics(flow, outcome, duration_s, figures, settings.analysis.pushgateway_url)
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     if value is None or isinstance(value, date):
         return value
@@ -134,7 +134,7 @@ def parse_day(value: str | date | None, name: str) -> date | None:
 
 
 def parse_instant(value: str | datetime | None, name: str) -> datetime | None:
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     if value is None:
         return None
@@ -149,7 +149,7 @@ def parse_instant(value: str | datetime | None, name: str) -> datetime | None:
 
 def refuse_future(now: datetime, **instants: datetime | None) -> None:
     """--at/--end after now would advance the watermark past data that does not exist yet."""
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     for name, value in instants.items():
         if value is not None and value > now:
@@ -159,7 +159,7 @@ def refuse_future(now: datetime, **instants: datetime | None) -> None:
 
 def days_to_process(days: int | None, start: date | None, end: date | None, today: date) -> list[date]:
     """Whole UTC days: the N days before today, or start..end (both included)."""
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     if start or end:
         if not (start and end):

@@ -14,7 +14,7 @@ import logging
 import time
 from datetime import date
 
-from flows.analysis import AnalysisContext, judge_stored_window
+from tasks.analysis import AnalysisContext, judge_stored_window
 
 log = logging.getLogger("ailog.flows.fanout")
 POLL_SECONDS = 2.0
@@ -37,7 +37,7 @@ def count_days_in_children(days: list[date], deployment: str, *, input_paths: li
     if deployment == "self":
         resolved = own_deployment()
         if resolved is None:
-            from ailog.errors import ConfigError
+            from core.errors import ConfigError
 
             raise ConfigError("fan_out='self' needs the backfill to run from a deployment; name one instead "
                               "(e.g. fan_out='backfill/backfill')")
@@ -60,7 +60,7 @@ def _check_room(deployment: str, children: int) -> None:
     """A child deployment whose concurrency limit the parent itself holds would wait forever: refuse it."""
     from prefect.client.orchestration import get_client
 
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     with get_client(sync_client=True) as client:
         limit = client.read_deployment_by_name(deployment).global_concurrency_limit

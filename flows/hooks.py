@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from ailog.redact import redact
+from core.redact import redact
 
 log = logging.getLogger("ailog.flows.hooks")
 
@@ -32,7 +32,7 @@ def notify_failure(kind: str, key: str, message: dict) -> None:
             return
         sender = TeamsSender(settings.teams)
         try:
-            from ailog.db import open_database
+            from core.db import open_database
 
             db = open_database(settings)
             with db.connect() as conn:

@@ -15,7 +15,7 @@ import orjson
 from prefect import flow
 from pydantic import Field
 
-from ailog.ops.logging import configure_logging
+from core.ops.logging import configure_logging
 from flows.common import (
     current_run_id,
     logical_today,
@@ -104,7 +104,7 @@ def publish(
 
 def _emit(event: str, detail: str) -> None:
     try:
-        from ailog.ops.events import emit
+        from core.ops.events import emit
 
         emit(event, detail)
     except Exception:  # noqa: S110 - events are best effort

@@ -11,7 +11,7 @@ Users add their own in a YAML file (AILOG_SCRUB_PATTERNS, see docs/PRIVACY.md):
         replacement: '<customer>'
 
 Replacements are fixed placeholders, so grouping still sees one template for "login failed for <email>".
-Every value of the secret registry (ailog.redact) is masked as well.
+Every value of the secret registry (core.redact) is masked as well.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailog.errors import ConfigError
-from ailog.redact import redact
+from core.errors import ConfigError
+from core.redact import redact
 
 _KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key",
               "access-key", "private_key", "private-key", "credential", "session_id", "sessionid", "sig")
@@ -137,7 +137,7 @@ def load_patterns(path: Path | None, *, defaults: bool = True) -> tuple[Pattern,
     patterns = DEFAULT_PATTERNS if defaults else ()
     if path is None:
         return patterns
-    from ailog.yaml_file import read_yaml
+    from core.yaml_file import read_yaml
 
     data = read_yaml(path, "scrub patterns") or {}
     if not isinstance(data, dict):

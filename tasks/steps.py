@@ -14,7 +14,7 @@ from prefect.tasks import exponential_backoff
 def worth_retrying(task, task_run, state) -> bool:
     """Retry what may pass on its own (timeouts, 429/503, a lost connection); fail at once on what will not:
     a ConfigError (wrong setting, refused credentials, client/cluster major mismatch)."""
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     try:
         exc = state.result(raise_on_failure=False)
@@ -48,7 +48,7 @@ def _batch_name() -> str:
 def analyse_batch(ctx, windows: list, mode: str, watermark: str | None = None, progress=None,
                   judge: bool = True) -> list:
     """Analyse a few windows in order through the shared code path; a retry re-runs them idempotently."""
-    from flows.analysis import analyse_window
+    from tasks.analysis import analyse_window
 
     outcomes = []
     for w in windows:
@@ -96,7 +96,7 @@ def export_tables(db, day, output_dir: str) -> dict:
 @task(name="deliver-outbox", cache_policy=NO_CACHE, persist_result=False)
 def deliver_outbox(settings, db, dry_run: bool = False):
     """Deliver queued Teams messages; failures stay queued for the next run (non-blocking)."""
-    from ailog.ops.metrics import push_outbox_metrics
+    from core.ops.metrics import push_outbox_metrics
     from tasks.outbox import deliver_pending
     from tasks.outbox.outbox import RetryPolicy
     from tasks.publish.teams.sender import TeamsSender

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ailog.db import Database
-from ailog.db.migrate import migrate
 from blocks.settings import DatabaseSettings
+from core.db import Database
+from core.db.migrate import migrate
 
 _counter = itertools.count()
 
@@ -22,7 +22,7 @@ def pg_home() -> Path:
     """AILOG_HOME of the session's embedded server (short path: Unix sockets have a length limit)."""
     path = Path(tempfile.mkdtemp(prefix="ailogpg-", dir="/tmp"))
     yield path
-    from ailog.db.embedded import stop_embedded
+    from core.db.embedded import stop_embedded
 
     stop_embedded(path)
 

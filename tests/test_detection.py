@@ -187,7 +187,7 @@ def test_always_serious_errors_alert_from_a_few_events(db):
 
 
 def test_rules_yaml_overrides_and_rejects_bad_input():
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     rules = _parse({"thresholds": {"spike_min_count": 500}, "severity": [{"level": "high", "min_count": 1}]},
                    "test", default_rules())

@@ -197,7 +197,7 @@ def test_an_incomplete_newest_window_waits_for_a_later_run(db, tmp_path):
 def test_delayed_and_rechecked_windows_are_metrics():
     from prometheus_client import generate_latest
 
-    from ailog.ops.metrics import build_registry
+    from core.ops.metrics import build_registry
 
     text = generate_latest(build_registry("regular", "completed", 1.0, {"windows_delayed": 1, "windows_rechecked": 2}))
     assert b'ailog_windows_delayed{flow="regular"} 1.0' in text

@@ -199,7 +199,7 @@ def test_lock_held_elsewhere_is_a_visible_skip_with_a_metric(prefect_api, flows_
 
 
 def test_future_instants_are_refused(prefect_api, flows_env):
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
     from flows.regular import regular
 
     later = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=2)
@@ -212,7 +212,7 @@ def test_future_instants_are_refused(prefect_api, flows_env):
 
 
 def test_a_dry_run_never_blocks_a_live_writer(db):
-    from flows.analysis import AnalysisContext
+    from tasks.analysis import AnalysisContext
 
     with db.connect() as conn:
         conn.execute("INSERT INTO watermarks (name, value) VALUES ('probe', now())")

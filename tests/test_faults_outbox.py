@@ -152,7 +152,7 @@ def test_the_teams_stand_in_refuses_broken_cards():
 
 
 def test_the_outbox_alert_rules_pass_promtool():
-    from ailog.ops.metrics import push_outbox_metrics
+    from core.ops.metrics import push_outbox_metrics
 
     rules = Path(__file__).parents[1] / "deploy" / "prometheus" / "ailog-rules.yml"
     assert "ailog_outbox_pending" in rules.read_text() and "ailog_outbox_dead" in rules.read_text()
@@ -166,7 +166,7 @@ def test_the_outbox_alert_rules_pass_promtool():
 def test_outbox_gauges_are_pushed(pushgateway):  # noqa: F811 - the imported fixture
     import urllib.request
 
-    from ailog.ops.metrics import push_outbox_metrics
+    from core.ops.metrics import push_outbox_metrics
 
     assert push_outbox_metrics(2, 1, pushgateway)
     body = urllib.request.urlopen(pushgateway + "/metrics", timeout=5).read().decode()  # noqa: S310 - loopback

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from ailog.cli import COMMANDS_HELP, build_parser
-from ailog.db import Database
-from ailog.db.migrate import migrate
 from blocks.settings import DatabaseSettings, load_settings
+from core.db import Database
+from core.db.migrate import migrate
 from tests.fakes.password_postgres import SUPERPASS, SUPERUSER
 
 CONTRACT_COMMANDS = ["backfill", "regular", "publish", "group", "confluence-publish", "teams-test", "db", "demo"]
@@ -53,7 +53,7 @@ def test_env_variables_of_the_mission_are_read():
 
 
 def test_missing_page_id_names_the_variable():
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     s = load_settings({"CONFLUENCE_URL": "https://wiki", "CONFLUENCE_DAILY_REPORT_PAGE_ID": "1"}, use_blocks=False)
     with pytest.raises(ConfigError, match="CONFLUENCE_KNOWN_ERRORS_PAGE_ID"):
@@ -61,7 +61,7 @@ def test_missing_page_id_names_the_variable():
 
 
 def test_bad_boolean_names_the_variable():
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="TEAMS_ENABLED"):
         load_settings({"TEAMS_ENABLED": "maybe"}, use_blocks=False)

@@ -3,7 +3,7 @@
 import psycopg
 import pytest
 
-from ailog.db.migrate import available_migrations, migrate
+from core.db.migrate import available_migrations, migrate
 
 
 def test_migrate_twice_changes_nothing(db):

@@ -121,7 +121,7 @@ def test_rules_split_and_merge():
 
 
 def test_bad_rules_are_clear_errors():
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown condition"):
         parse_rules({"rules": [{"match": {"colour": "x"}, "fingerprint": ["a"]}]})

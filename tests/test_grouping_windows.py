@@ -156,7 +156,7 @@ class DecodedSource:
 
 def analyse_decoded(db, docs: list, window):
     from blocks.settings import load_settings
-    from flows.analysis import analyse_window, prepare_context
+    from tasks.analysis import analyse_window, prepare_context
 
     settings = load_settings(use_blocks=False)
     ctx = prepare_context(settings, db, DecodedSource(docs), "test-run", dry_run=False)

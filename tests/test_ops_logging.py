@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ailog.ops.logging import configure_logging
+from core.ops.logging import configure_logging
 
 
 def test_json_lines_and_job_files_without_secrets(monkeypatch, tmp_path, capsys):

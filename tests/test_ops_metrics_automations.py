@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ailog.ops.metrics import push_run_metrics
+from core.ops.metrics import push_run_metrics
 from tests.fakes.http import FakeServer, Response
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_alert_rules_pass_promtool_and_use_our_metrics():
     rules = ROOT / "deploy" / "prometheus" / "ailog-rules.yml"
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "ailog-dashboard.json").read_text())
     text = rules.read_text() + json.dumps(dashboard)
-    from ailog.ops.metrics import FIGURES, OUTBOX_GAUGES
+    from core.ops.metrics import FIGURES, OUTBOX_GAUGES
 
     known = {name for name, _ in FIGURES.values()} | {"ailog_run_success", "ailog_run_duration_seconds",
                                                        "ailog_run_last_success_timestamp_seconds",

@@ -136,7 +136,7 @@ def test_edits_survive_runs_and_yaml_round_trip_is_lossless(db, pg_template, tmp
 
 
 def test_bad_backup_is_a_clear_error(db):
-    from ailog.errors import AilogError
+    from core.errors import AilogError
 
     with db.connect() as conn:
         with pytest.raises(AilogError, match="not an ailog registry backup"):

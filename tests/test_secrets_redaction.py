@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from ailog.errors import AilogError
-from ailog.redact import redact, redact_value, register_secret
+from core.errors import AilogError
+from core.redact import redact, redact_value, register_secret
 
 BLOCK_ONLY = "blk-Secret-8x1"
 
@@ -35,8 +35,8 @@ def test_urls_with_credentials_and_signatures_are_masked_everywhere():
 
 
 def test_es_host_with_credentials_never_appears_in_an_error():
-    from ailog.errors import ConfigError
     from blocks.settings import load_settings
+    from core.errors import ConfigError
     from tasks.source.elasticsearch import ElasticsearchSource, SourceError
 
     for host, error in (("http://reader:es-url-Secret-9@127.0.0.1:1", SourceError),
@@ -53,7 +53,7 @@ def test_every_handler_including_prefects_api_handler_redacts(prefect_api, monke
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogHandler
 
-    from ailog.ops.logging import configure_logging
+    from core.ops.logging import configure_logging
 
     monkeypatch.setenv("CONFLUENCE_TOKEN", "tok-Secret-777x")
     register_secret("reg-Secret-555x")
@@ -85,8 +85,8 @@ def test_every_handler_including_prefects_api_handler_redacts(prefect_api, monke
 def test_postgres_sessions_use_tcp_keepalives_on_both_ends(password_pg):
     from pydantic import SecretStr
 
-    from ailog.db import Database
     from blocks.settings import DatabaseSettings
+    from core.db import Database
     from tests.fakes.password_postgres import SUPERPASS, SUPERUSER
 
     db = Database(DatabaseSettings(host="127.0.0.1", port=password_pg.port, name="postgres", user=SUPERUSER,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ailog.errors import ConfigError
+from core.errors import ConfigError
 from tasks.models import SourceStats, Window
 from tasks.scrubbing import ScrubbedSource, Scrubber, load_patterns
 from tasks.source.files import FileSource

@@ -69,7 +69,7 @@ def test_files_bad_documents_are_counted_by_reason(tmp_path):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    from ailog.errors import AilogError
+    from core.errors import AilogError
 
     with pytest.raises(AilogError, match="does not exist"):
         FileSource([str(tmp_path / "nope.ndjson")], FIELDS).check()
@@ -116,7 +116,7 @@ def test_partial_results_fail_the_window_and_the_pit_is_closed(fault, words):
 
 
 def test_version_mismatch_says_which_client_to_install():
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     with FakeElasticsearch([], version="8.15.0") as es:
         with pytest.raises(ConfigError, match="pip install"):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.analysis import align_down, align_up, windows_between
 from flows.common import days_to_process
+from tasks.analysis import align_down, align_up, windows_between
 from tasks.counting import count_events
 from tasks.models import LogEvent, SourceStats, Window
 from tasks.store import advance_watermark, lock_window, read_watermark, replace_window_counts
@@ -110,7 +110,7 @@ def test_window_alignment():
 def test_days_to_process():
     from datetime import date
 
-    from ailog.errors import ConfigError
+    from core.errors import ConfigError
 
     today = date(2026, 11, 28)
     assert days_to_process(None, None, None, today) == [date(2026, 11, 27)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ailog.commands._prefect_env import prepare_prefect_env
-from ailog.errors import ConfigError
+from core.errors import ConfigError
 
 
 def run(args) -> int:

@@ -10,11 +10,11 @@ def run(args) -> int:
     from flows.backfill import backfill
 
     if args.start and not args.end:
-        from ailog.errors import ConfigError
+        from core.errors import ConfigError
 
         raise ConfigError("--start needs --end (calendar days, UTC, both included)")
     if args.days is not None and args.days < 1:
-        from ailog.errors import ConfigError
+        from core.errors import ConfigError
 
         raise ConfigError(f"--days must be at least 1, got {args.days}")
     backfill(days=args.days or 1, start=args.start, end=args.end, dry_run=args.dry_run, publish=not args.no_publish,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ailog.errors import AilogError
 from blocks.settings import load_settings
+from core.errors import AilogError
 
 
 def run(args) -> int:

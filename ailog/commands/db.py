@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ailog.db import open_database
-from ailog.db.embedded import stop_embedded
-from ailog.db.migrate import available_migrations, migrate, schema_version
 from blocks.settings import load_settings
+from core.db import open_database
+from core.db.embedded import stop_embedded
+from core.db.migrate import available_migrations, migrate, schema_version
 
 
 def run(args) -> int:

@@ -26,8 +26,8 @@ def run(args) -> int:
     days = args.days or 8
     began = time.monotonic()
 
-    from ailog.db.embedded import start_embedded
     from ailog.simulation import generate
+    from core.db.embedded import start_embedded
 
     print(f"1/4 generating {days} days of sample error logs with incidents …")
     today = datetime.now(UTC).date()
@@ -58,9 +58,9 @@ def run(args) -> int:
 
 def _reset_demo_database(home: Path) -> None:
     """A demo starts from an empty database so its figures are reproducible."""
-    from ailog.db import Database
-    from ailog.db.migrate import migrate
     from blocks.settings import DatabaseSettings
+    from core.db import Database
+    from core.db.migrate import migrate
 
     db = Database(DatabaseSettings(), home)
     db.conninfo()
@@ -70,8 +70,8 @@ def _reset_demo_database(home: Path) -> None:
 
 
 def _print_summary(output: Path, home: Path, day, summary: dict, seconds: float) -> None:
-    from ailog.db import Database
     from blocks.settings import DatabaseSettings
+    from core.db import Database
 
     db = Database(DatabaseSettings(), home)
     with db.connect() as conn:

@@ -16,7 +16,7 @@ def run(args) -> int:
         try:
             stream = open(args.file, encoding="utf-8", errors="replace")  # noqa: SIM115
         except OSError as exc:
-            from ailog.errors import AilogError
+            from core.errors import AilogError
 
             raise AilogError(f"cannot read {args.file}: {exc.strerror}") from None
     else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ailog.db import open_database
-from ailog.db.migrate import require_migrated
 from blocks.settings import load_settings
+from core.db import open_database
+from core.db.migrate import require_migrated
 from tasks.registries import known_errors
 
 

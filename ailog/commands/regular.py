@@ -11,7 +11,7 @@ def run(args) -> int:
     from flows.regular import regular, regular_rerun
 
     if args.window < 1 or 60 % args.window:
-        from ailog.errors import ConfigError
+        from core.errors import ConfigError
 
         raise ConfigError(f"--window must divide an hour (e.g. 5, 15, 30), got {args.window}")
     from prefect.exceptions import CancelledRun

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from ailog.errors import ConfigError
 from blocks.settings import load_settings
+from core.errors import ConfigError
 
 SAMPLE = {"days_processed": 1, "successful_days": ["2026-11-27"], "failed_days": [], "incidents": 4, "saved_rows": 1287,
           "problems_new": 3, "peaks": 9, "duration_s": 42.5}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ailog.redact import redact
 from blocks.settings import Settings
+from core.redact import redact
 
 
 @dataclass
@@ -27,8 +27,8 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = []
 
     def database() -> str:
-        from ailog.db import open_database
-        from ailog.db.migrate import available_migrations, schema_version
+        from core.db import open_database
+        from core.db.migrate import available_migrations, schema_version
 
         db = open_database(settings)
         current, latest = schema_version(db), available_migrations()[-1].version

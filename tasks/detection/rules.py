@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from ailog.errors import ConfigError
-from ailog.yaml_file import read_yaml
+from core.errors import ConfigError
+from core.yaml_file import read_yaml
 
 LEVELS = ("critical", "high", "medium", "low")
 

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ailog.errors import ConfigError
-from ailog.yaml_file import read_yaml
+from core.errors import ConfigError
+from core.yaml_file import read_yaml
 
 CONDITIONS = ("message_regex", "error_type", "app", "namespace")
 VARIABLES = {"{{ app }}": "app", "{{ error_type }}": "error_type", "{{ namespace }}": "namespace",

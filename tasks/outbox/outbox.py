@@ -22,7 +22,7 @@ from datetime import timedelta
 import orjson
 import psycopg
 
-from ailog.redact import redact, redact_value
+from core.redact import redact, redact_value
 
 log = logging.getLogger("ailog.outbox")
 LEASE = timedelta(minutes=10)

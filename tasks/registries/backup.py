@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from ailog.errors import AilogError
-from ailog.yaml_file import read_yaml
+from core.errors import AilogError
+from core.yaml_file import read_yaml
 
 FORMAT = "ailog-registries/1"
 TABLES = {

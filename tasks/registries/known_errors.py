@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from ailog.errors import AilogError
+from core.errors import AilogError
 from tasks.grouping.engine import display_template
 from tasks.grouping.folding import fold_aliases
 

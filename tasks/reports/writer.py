@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ailog.db import Database
+from core.db import Database
 
 log = logging.getLogger("ailog.reports")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ailog.errors import ConfigError
 from blocks.settings import Settings
+from core.errors import ConfigError
 from tasks.models import LogEvent, SourceStats, Window
 
 

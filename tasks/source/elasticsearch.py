@@ -11,9 +11,9 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from ailog.errors import AilogError, ConfigError
-from ailog.redact import redact
 from blocks.settings import ElasticsearchSettings
+from core.errors import AilogError, ConfigError
+from core.redact import redact
 from tasks.models import LogEvent, SourceStats, Window, iso_z
 from tasks.source.documents import to_event
 

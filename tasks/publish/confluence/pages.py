@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ailog.errors import ConfigError
 from blocks.settings import ConfluenceSettings
+from core.errors import ConfigError
 from tasks.publish.confluence import storage as s
 from tasks.publish.confluence.client import ConfluencePublisher
 from tasks.reports.csv_export import ERRORS_COLUMNS, PEAKS_COLUMNS

@@ -19,9 +19,9 @@ from email.utils import parsedate_to_datetime
 import pymsteams
 import requests
 
-from ailog.errors import AilogError
-from ailog.redact import redact
 from blocks.settings import TeamsSettings
+from core.errors import AilogError
+from core.redact import redact
 from tasks.publish.teams.cards import endpoint_kind, render
 
 log = logging.getLogger("ailog.publish.teams")

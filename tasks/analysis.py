@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
-from ailog.db import Database
 from blocks.settings import Settings
-from flows.stage_times import StageTimes
+from core.db import Database
 from tasks.counting import WindowCounts, count_events
 from tasks.models import SourceStats, Window, iso_z
+from tasks.stage_times import StageTimes
 from tasks.store import advance_watermark, lock_window, replace_window_counts
 
 log = logging.getLogger("ailog.analysis")

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ailog.redact import RedactingFilter, install_redaction, redact
+from core.redact import RedactingFilter, install_redaction, redact
 
 OUR_LOGGERS = ("ailog", "tasks", "flows")
 

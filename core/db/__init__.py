@@ -1,5 +1,5 @@
 """PostgreSQL access: connections as the application or the DDL user, and schema migrations."""
 
-from ailog.db.connection import Database, open_database
+from core.db.connection import Database, open_database
 
 __all__ = ["Database", "open_database"]

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailog.errors import AilogError
+from core.errors import AilogError
 
 SUPERUSER = "postgres"
 

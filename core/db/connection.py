@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from ailog.errors import ConfigError
-from blocks.settings import DatabaseSettings, Settings
+from core.db.settings import DatabaseSettings
+from core.errors import ConfigError
 
 SCHEMA = "ailog"
 # A node that vanishes (pod evicted, network cut) must not hold its session — and the regular phase's advisory
@@ -35,7 +35,7 @@ class Database:
         if not self.settings.embedded:
             return self.settings
         if self._embedded is None:
-            from ailog.db.embedded import SUPERUSER, start_embedded
+            from core.db.embedded import SUPERUSER, start_embedded
 
             assert self.home is not None, "embedded database needs AILOG_HOME"
             self._embedded = start_embedded(self.home)
@@ -101,5 +101,6 @@ class Database:
         return f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}"
 
 
-def open_database(settings: Settings) -> Database:
+def open_database(settings) -> Database:
+    """The database of a `blocks.settings.Settings` (its `database` section, embedded under its `home`)."""
     return Database(settings.database, settings.home)

@@ -3,7 +3,7 @@ automations can alert on them (ailog/ops/automations.py)."""
 
 from __future__ import annotations
 
-from ailog.redact import redact
+from core.redact import redact
 
 RESOURCE = {"prefect.resource.id": "ailog.app", "prefect.resource.name": "AI Log Analyzer"}
 

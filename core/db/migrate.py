@@ -13,8 +13,8 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
-from ailog.db.connection import SCHEMA, Database
-from ailog.errors import AilogError, ConfigError
+from core.db.connection import SCHEMA, Database
+from core.errors import AilogError, ConfigError
 
 LOCK_KEY = 0x41494C4F  # advisory lock: one migrator at a time
 
@@ -42,7 +42,7 @@ class MigrationResult:
 
 
 def available_migrations() -> list[Migration]:
-    files = sorted(p for p in resources.files("ailog.db").joinpath("migrations").iterdir() if p.name.endswith(".sql"))
+    files = sorted(p for p in resources.files("core.db").joinpath("migrations").iterdir() if p.name.endswith(".sql"))
     out = []
     for f in files:
         version, _, rest = f.name.partition("_")

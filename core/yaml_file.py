@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ailog.errors import ConfigError
+from core.errors import ConfigError
 
 
 def read_yaml(path: Path | str, what: str, error: type[Exception] = ConfigError) -> object:

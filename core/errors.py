@@ -7,7 +7,7 @@ class AilogError(Exception):
     exit_code = 1
 
     def __init__(self, *args) -> None:
-        from ailog.redact import redact
+        from core.redact import redact
 
         super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
