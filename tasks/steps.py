@@ -82,15 +82,12 @@ def write_day_reports(db, day, output_dir: str, run_id: str | None = None) -> di
 def export_tables(db, day, output_dir: str) -> dict:
     """The registry CSVs; a directory that cannot be written is reported, never a reason to fail the run."""
     from tasks.reports.writer import export_tables as export
+    from tasks.reports.writer import unwritable
 
     try:
         return export(db, day, output_dir)
     except OSError as exc:
-        reason = f"cannot write the CSVs to {output_dir}: {exc.strerror or exc} — set AILOG_REPORTS_DIR (or --output)"
-        import logging
-
-        logging.getLogger("ailog.reports").warning(reason)
-        return {"files_error": reason}
+        return unwritable(output_dir, exc)
 
 
 @task(name="deliver-outbox", cache_policy=NO_CACHE, persist_result=False)

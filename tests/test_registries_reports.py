@@ -163,3 +163,18 @@ def test_csv_module_round_trip_of_cells():
     raw = render_csv(["a", "b"], [["x,y", 'he said "hi"\nbye'], ["+1", "@x"]])
     rows = list(csv.reader(io.StringIO(raw.decode())))
     assert rows == [["a", "b"], ["x,y", 'he said "hi"\nbye'], ["'+1", "'@x"]]
+
+
+def test_an_unwritable_reports_directory_is_reported_and_the_report_is_still_stored(db):
+    """In a pod the reports directory may not be writable: the run goes on, the day's report is in PostgreSQL."""
+    from datetime import date
+
+    from tasks import steps
+    from tasks.reports.writer import stored_day_report, write_day_reports
+
+    day, nowhere = date(2026, 11, 2), "/proc/ailog-no-such-dir/reports"  # mkdir fails even as root
+    files = write_day_reports(db, day, nowhere)
+    assert "files_error" in files and "AILOG_REPORTS_DIR" in files["files_error"]
+    assert stored_day_report(db, day, dry_run=True)["date"] == day.isoformat()
+    exported = steps.export_tables.fn(db, day, nowhere)
+    assert "AILOG_REPORTS_DIR" in exported["files_error"]

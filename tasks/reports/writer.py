@@ -26,6 +26,14 @@ def export_tables(db: Database, day: date, output_dir: str | Path) -> dict:
     return {"errors_table": str(errors), "peaks_table": str(peaks)}
 
 
+def unwritable(output_dir: str | Path, exc: OSError) -> dict:
+    """A reports directory that cannot be written: logged and returned, never raised (the data is in PostgreSQL)."""
+    reason = (f"cannot write the reports to {output_dir}: {exc.strerror or exc} — set AILOG_REPORTS_DIR (or --output)"
+              " to a writable directory; the data is safe in PostgreSQL")
+    log.warning(reason)
+    return {"files_error": reason}
+
+
 def write_day_files(db: Database, report: dict, output_dir: str | Path) -> dict:
     """Charts, report JSON, Markdown and CSVs of one day from the stored data; failures are returned, not raised."""
     from tasks.reports.charts import render_charts
@@ -41,10 +49,7 @@ def write_day_files(db: Database, report: dict, output_dir: str | Path) -> dict:
         paths.update(export_tables(db, day, output_dir))
         return paths
     except OSError as exc:
-        reason = f"cannot write the reports to {output_dir}: {exc.strerror or exc} — set AILOG_REPORTS_DIR (or --output)" \
-                 " to a writable directory; the data is safe in PostgreSQL"
-        log.warning(reason)
-        return {"files_error": reason}
+        return unwritable(output_dir, exc)
 
 
 def build_day_report(db: Database, day: date) -> dict:
