@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -132,7 +133,11 @@ def test_a_failing_run_in_the_pod_sends_its_hook_alert(world):
                                   'input_paths=["/nonexistent/errors.ndjson"]', "publish=false")
     run = stack.wait(run_id)
     assert run["state"]["type"] == "FAILED", run["state"]
-    assert any(f"Backfill failed on {DAY.isoformat()}" in t for t in _texts(teams)), _texts(teams)[-3:]
+    # Prefect calls on_failure hooks after it has recorded FAILED, so the pod may still be sending: wait for it
+    deadline = time.monotonic() + 120
+    while not any(f"Backfill failed on {DAY.isoformat()}" in t for t in _texts(teams)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert any(f"Backfill failed on {DAY.isoformat()}" in t for t in _texts(teams)), stack.logs(run_id)[-3000:]
     assert "sandbox-secret" not in stack.logs(run_id)
 
 
@@ -147,7 +152,6 @@ def test_the_regular_cron_fires_by_itself(world):
         if started:
             run = stack.wait(started[0]["id"], timeout=600)
             break
-        import time
 
         time.sleep(5)
     assert run is not None, "the regular schedule never fired"
