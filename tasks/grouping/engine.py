@@ -95,7 +95,7 @@ class GroupingEngine:
         trace; if the trace-less shape came first, its problem becomes an alias of the traced one. Frames
         still split traced events thrown from different code."""
         key = " ".join(mask_tokens(_first_line(frameless)))
-        owner = self.miner.by_key.get(key)
+        owner = self.miner.lookup(key)
         if owner is None:
             self.miner.attach(key, self._current(cluster))
             return

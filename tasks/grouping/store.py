@@ -1,7 +1,10 @@
 """The template store in PostgreSQL: every pod and run maps the same message to the same problem id.
 
-`grouping_templates` keeps every masked key ever seen with the problem it belongs to; `problem_aliases`
-keeps ids that were merged into another problem. New keys are written in the window's transaction, first
+`grouping_templates` keeps, per problem, the masked key it was created with and its template, plus the few keys
+the template index would not route to their problem by itself (tasks.grouping.miner); keys that merely fit a
+template are not stored, so a run loads one row per problem, not one per distinct message. (Databases written
+before this kept every key: those rows still load and route the same.) `problem_aliases` keeps ids that were
+merged into another problem. New keys are written in the window's transaction, first
 writer wins (ON CONFLICT DO NOTHING), so concurrent pods converge on one mapping.
 """
 
