@@ -114,3 +114,13 @@ def test_epoch_seconds_milliseconds_microseconds_are_the_same_instant():
     seconds = int(instant.timestamp())
     assert {parse_timestamp(seconds), parse_timestamp(seconds * 1000), parse_timestamp(seconds * 1_000_000),
             parse_timestamp(str(seconds * 1000)), parse_timestamp(float(seconds))} == {instant}
+
+
+@BOUNDED
+@given(st.one_of(hostile, st.text(st.sampled_from("ab .,:;-_()[]{}<>=\t\r\n\x0b\x0c\x00\u00a07/@'\"\u2003\u0663"), max_size=60)))
+def test_the_plain_message_fast_path_tokenises_as_masking_does(message):
+    """`message_tokens` skips masking for messages it cannot change: it must give exactly what masking gives."""
+    from tasks.grouping.engine import _first_line, message_tokens
+    from tasks.grouping.masking import mask_tokens
+
+    assert message_tokens(message) == mask_tokens(_first_line(message))

@@ -129,9 +129,10 @@ class TemplateMiner:
         self.fresh_aliases: list[str] = []
 
     # -- index ------------------------------------------------------------------------------------
-    def _bucket_key(self, tokens: list[str]) -> tuple:
-        first = tokens[0] if tokens and not is_param(tokens[0]) else WILDCARD
-        return (len(tokens), first)
+    @staticmethod
+    def _bucket_key(tokens: list[str]) -> tuple:
+        first = tokens[0] if tokens else WILDCARD
+        return (len(tokens), WILDCARD if len(first) > 2 and first[0] == "<" and first[-1] == ">" else first)
 
     def _index(self, bucket: _Bucket, cluster: Cluster) -> bool:
         """Index a cluster by its constant tokens; False when the bucket has no room for another layout."""
@@ -205,13 +206,16 @@ class TemplateMiner:
         if cluster is not None:
             cluster.size += 1
             return cluster
-        first = tokens[0] if tokens and not is_param(tokens[0]) else WILDCARD
-        bucket = self.buckets.get((len(tokens), first))
+        bucket_key = self._bucket_key(tokens)
+        bucket = self.buckets.get(bucket_key)
         if bucket is None:
-            bucket = self.buckets[(len(tokens), first)] = _Bucket()
+            bucket = self.buckets[bucket_key] = _Bucket()
         best = self._fitting(bucket, tokens)
         if best is not None:  # the common case: the index routes this key by itself, nothing to remember
-            self._touch(bucket, best)
+            try:
+                bucket.recent.move_to_end(best.problem_id)  # still among the recent: just the most recent now
+            except KeyError:
+                self._touch(bucket, best)
             best.size += 1
             return best
         best = self._similar(bucket, tokens)
