@@ -141,6 +141,7 @@ def test_a_failing_run_in_the_pod_sends_its_hook_alert(world):
     assert "sandbox-secret" not in stack.logs(run_id)
 
 
+@pytest.mark.timeout(30 * 60)  # up to one cadence (15 min) for the slot, then the run itself
 def test_the_regular_cron_fires_by_itself(world):
     """The scheduler creates the next `5-59/15` run; the worker runs it in a pod. Waits up to one cadence."""
     stack = world["stack"]
