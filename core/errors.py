@@ -18,6 +18,14 @@ class ConfigError(AilogError):
     exit_code = 2
 
 
+class ServiceUnavailable(AilogError):
+    """A server that is configured right cannot be reached now (restarting, failing over, overloaded): worth
+    retrying, unlike a ConfigError. Same exit status as a configuration error for the CLI: the message says what
+    to check."""
+
+    exit_code = 2
+
+
 class NotImplementedYet(AilogError):
     """A command whose behaviour has not landed yet: fails loudly instead of pretending."""
 

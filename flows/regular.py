@@ -79,6 +79,19 @@ def _auto_publish(settings, output_dir: str) -> str:
         return f"failed: {exc}"
 
 
+def release_run_lock(lock_conn) -> None:
+    """Release the regular-phase lock. When PostgreSQL restarted or failed over during the run, the lock's session
+    is gone and so is the lock: nothing to release, and no reason to fail a run whose windows committed (each
+    window holds its own transaction-level lock, so the windows stayed exclusive)."""
+    import psycopg
+
+    try:
+        lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    except psycopg.OperationalError as exc:
+        log.warning("the regular-phase lock's database session was lost during the run (%s): the server ended it, "
+                    "and the lock with it", type(exc).__name__)
+
+
 def _lock_busy(settings, began: float):
     """Another regular run holds the lock: end as a visible Cancelled state named "Skipped" with a metric,
     never as a Completed run that did nothing (a lock held for hours would otherwise look healthy)."""
@@ -163,7 +176,7 @@ def regular(
             finally:
                 ctx.close()
         finally:
-            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            release_run_lock(lock_conn)
     summary["late_summary"] = bool(not dry_run and live.queue_missed(db, settings, outcomes))
     summary["windows"] = len(outcomes)
     summary["events"] = sum(o.events for o in outcomes)

