@@ -116,15 +116,16 @@ def test_poison_documents_never_stall_a_window(prefect_api, env, tmp_path):  # n
     assert summary["successful_days"] == ["2026-11-02"] and not summary["failed_days"]
     report = json.loads((out / "problem_report_2026-11-02.json").read_text())
     assert report["data_quality"]["windows_processed"] == 96
-    # orjson (the file source) refuses the lone surrogate: a counted bad document, the window still completes
-    assert report["data_quality"]["bad_documents"] == {"wrong_type_message": 2, "not_json": 1}
-    assert report["totals"]["events"] == 6
+    # the lone surrogate is read as the Elasticsearch client reads it, then replaced: grouped, not rejected
+    assert report["data_quality"]["bad_documents"] == {"wrong_type_message": 2}
+    assert report["totals"]["events"] == 7
     with db.connect() as conn:
         samples = [r[0] for r in conn.execute("SELECT sample_message FROM window_problem_samples")]
         templates = [r[0] for r in conn.execute("SELECT template FROM grouping_templates")]
         epoch = conn.execute("SELECT first_seen FROM problems WHERE template LIKE 'epoch%' ORDER BY 1").fetchall()
     assert any("NUL in the first line \ufffd" in s for s in samples)
     assert any(s.startswith("Huge xxx") for s in samples)
+    assert any(s == "Lone \ufffd surrogate" for s in samples)
     assert all("\x00" not in t for t in templates)
     assert [r[0] for r in epoch] == [t + timedelta(seconds=5), t + timedelta(seconds=6)]
 
