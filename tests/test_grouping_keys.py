@@ -116,3 +116,26 @@ def test_keys_stay_put_on_adversarial_token_sequences():
                 moved.append((seed, k))
                 break
     assert len(moved) <= 3, (len(moved), moved[:5])
+
+
+def test_pods_that_learned_one_family_in_parallel_converge_on_one_problem(db):
+    """Two pods (the children of a fan-out) learn the same word family from different names and save; the next
+    pod that loads the store sees one problem: the younger id is an alias, so every stored row folds into one."""
+    family = [m for m in word_families(4000, seed=3) if m.startswith("User ")]
+    pods = [GroupingEngine(), GroupingEngine()]
+    raw = [[pod.group_message(m).problem_id for m in half] for pod, half in
+           zip(pods, (family[: len(family) // 2], family[len(family) // 2:]), strict=True)]
+    ids = [{pod.resolve(i) for i in r} for pod, r in zip(pods, raw, strict=True)]
+    assert all(len(i) == 1 for i in ids) and ids[0] != ids[1]  # each pod merged the family under its own id
+    with db.connect() as conn:
+        for pod in pods:
+            save_engine(conn, pod)
+        conn.commit()
+        third = load_engine(conn)
+        save_engine(conn, third)  # the alias found at load is written with the next window
+        conn.commit()
+        aliases = dict(conn.execute("SELECT alias_id, problem_id FROM problem_aliases").fetchall())
+    survivors = {third.resolve(i) for i in ids[0] | ids[1]}
+    assert len(survivors) == 1
+    assert {third.resolve(third.group_message(m).problem_id) for m in family} == survivors
+    assert any(aliases.get(i) in survivors for i in ids[0] | ids[1])

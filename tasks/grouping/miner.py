@@ -146,6 +146,12 @@ class TemplateMiner:
         table.setdefault(getter(cluster.tokens), cluster)
         return True
 
+    @staticmethod
+    def _owner(bucket: _Bucket, tokens: list[str]) -> Cluster | None:
+        """The cluster indexed under exactly this template, if any."""
+        entry = bucket.index.get(_layout(tokens))
+        return entry[1].get(entry[0](tokens)) if entry is not None else None
+
     def _unindex(self, bucket: _Bucket, cluster: Cluster) -> None:
         entry = bucket.index.get(_layout(cluster.tokens))
         if entry is not None:
@@ -280,7 +286,7 @@ class TemplateMiner:
 
     def restore(self, problem_id: str, template: str, key: str) -> Cluster:
         """Rebuild a stored cluster (loading the engine from the template store)."""
-        cluster = self.clusters.get(problem_id)
+        cluster = self.clusters.get(self.resolve(problem_id))
         if cluster is None:
             overflow = template.endswith(" " + OVERFLOW_MARK)
             tokens = template.removesuffix(" " + OVERFLOW_MARK).split()
@@ -295,6 +301,12 @@ class TemplateMiner:
             else:
                 bucket.size += 1
                 self._index(bucket, cluster)
+                owner = self._owner(bucket, cluster.tokens)
+                if owner is not None and owner is not cluster:
+                    # the same template stored under two ids (pods that learned it in parallel, e.g. a fan-out):
+                    # one problem; the younger id becomes an alias and folding moves its rows
+                    self._absorb(bucket, owner, cluster)
+                    cluster = owner
                 self._touch(bucket, cluster)
         elif not cluster.overflow:
             self._prefer_general(cluster, template.split())
