@@ -80,12 +80,12 @@ DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("url-credentials", re.compile(r"(?i)([a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@"),
             r"\1<user>:<secret>@", ("://",)),
     Pattern("auth-header", re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|cookie|set-cookie)"
-                                      r"(\"?\s*[:=]\s*\"?)[^\r\n\"]+"), r"\1\2<secret>",
+                                      r"(\"?[ \t]*[:=][ \t]*\"?)[^\r\n\"]+"), r"\1\2<secret>",
             ("authorization", "api-key", "auth-token", "cookie")),
-    Pattern("bearer", re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*"), r"\1 <secret>",
+    Pattern("bearer", re.compile(r"(?i)\b(bearer|basic|token)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*"), r"\1 <secret>",
             ("bearer", "basic", "token")),
     Pattern("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "<jwt>", ("eyj",)),
-    Pattern("key-value", re.compile(rf"(?i)({_SECRET_KEYS})(\"?\s*[=:]\s*\"?|\"?\s*=>\s*\"?)[^\s\"'&;,)}}\]]+"),
+    Pattern("key-value", re.compile(rf"(?i)({_SECRET_KEYS})(\"?[ \t]*[=:][ \t]*\"?|\"?[ \t]*=>[ \t]*\"?)[^\s\"'&;,)}}\]]+"),
             r"\1\2<secret>", _KEY_WORDS),
     Pattern("card-number", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card,
             re.compile(r"\d{4}[ -]?\d{4}[ -]?\d{4}")),
@@ -94,16 +94,25 @@ DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "<email>", ("@",)),
 )
 FIELDS = ("message", "stack_trace")
+# Every default pattern but the private-key block matches within one line (a value sits on its key's line), so a
+# multi-line text is scrubbed line by line: a stack trace's frames repeat across events and come from a cache,
+# only its first line (which carries the message) is new.
+LINE_PATTERNS = DEFAULT_PATTERNS[1:]
 
 
 class Scrubber:
     """Apply the patterns (defaults, then the user's) and the secret registry to a text."""
 
-    CACHE_SIZE = 20_000  # error logs repeat: a stack trace seen before is not scanned again (one run's lifetime)
+    CACHE_SIZE = 20_000  # error logs repeat: a text or line seen before is not scanned again (one run's lifetime)
 
     def __init__(self, patterns: tuple[Pattern, ...] = DEFAULT_PATTERNS) -> None:
         self.patterns = patterns
+        # the defaults come first (load_patterns); the rest (the user's) may span lines: applied to whole texts
+        defaults = patterns[:len(DEFAULT_PATTERNS)] == DEFAULT_PATTERNS
+        self._whole = patterns[len(DEFAULT_PATTERNS):] if defaults else patterns
+        self._line_wise = defaults
         self._seen: dict[str, str] = {}
+        self._lines: dict[str, str] = {}
 
     def scrub(self, text: str | None) -> str | None:
         if not text:
@@ -116,12 +125,20 @@ class Scrubber:
         return done
 
     def _scrub(self, text: str) -> str:
-        lower = text.lower()
-        for p in self.patterns:
-            if p.wanted(text, lower):
-                text = p.regex.sub(p.replacement, text)
-                lower = text.lower()
-        return redact(text)
+        if self._line_wise:
+            if "PRIVATE KEY" in text:
+                text = _apply(DEFAULT_PATTERNS[:1], text)
+            text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
+                else _apply(LINE_PATTERNS, text)
+        return redact(_apply(self._whole, text))
+
+    def _scrub_line(self, line: str) -> str:
+        done = self._lines.get(line)
+        if done is None:
+            if len(self._lines) >= self.CACHE_SIZE:
+                self._lines.clear()
+            done = self._lines[line] = _apply(LINE_PATTERNS, line)
+        return done
 
     def events(self, events: Iterator) -> Iterator:
         for event in events:
@@ -130,6 +147,18 @@ class Scrubber:
                 if value:
                     setattr(event, name, self.scrub(value))
             yield event
+
+
+def _apply(patterns: tuple[Pattern, ...], text: str) -> str:
+    """Each pattern in order, where its cheap probe says it may match."""
+    if not patterns:
+        return text
+    lower = text.lower()
+    for p in patterns:
+        if p.wanted(text, lower):
+            text = p.regex.sub(p.replacement, text)
+            lower = text.lower()
+    return text
 
 
 def load_patterns(path: Path | None, *, defaults: bool = True) -> tuple[Pattern, ...]:
