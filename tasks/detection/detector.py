@@ -27,6 +27,7 @@ from tasks.detection.alert_policy import (
 from tasks.detection.baseline import MIN_RATE, compute_baseline
 from tasks.detection.explain import describe, explain, load_dimensions
 from tasks.detection.history import load_history, load_window
+from tasks.detection.history_cache import HistoryCache
 from tasks.detection.known_peaks import learn_known_peaks, load_known, match_known
 from tasks.detection.live import Liveness, judge_liveness, missed_entry
 from tasks.detection.peaks import Candidate, find_burst, find_spike, peak_id
@@ -47,16 +48,17 @@ class DetectionResult:
 
 
 def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str,
-                  liveness: Liveness | None = None) -> DetectionResult:
+                  liveness: Liveness | None = None, history_cache: HistoryCache | None = None) -> DetectionResult:
     """Judge one stored window. ``liveness`` says whether its critical peaks may alert now (and how late);
-    without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts."""
+    without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts.
+    ``history_cache`` (one per run) carries the history from one window to the next instead of re-reading it."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if liveness is None:
         liveness = judge_liveness(mode, window, None, timedelta(0))
     data = load_window(conn, window)
     pairs = sorted(data.totals)
-    history = load_history(conn, window, pairs)
+    history = load_history(conn, window, pairs) if history_cache is None else history_cache.load(conn, window, pairs)
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
     candidates: list[Candidate] = []
@@ -142,6 +144,8 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     _write_peaks(conn, window, result.peaks)
     learn_known_peaks(conn, window.start, [(p.problem_id, p.app, p.start) for p in peaks if p.kind in ("spike", "burst")],
                       min_days=int(rules.t("known_peak_min_days")), tolerance=int(rules.t("known_peak_tolerance_minutes")))
+    if history_cache is not None:
+        history_cache.remember(conn, window, data.totals)
     return result
 
 
