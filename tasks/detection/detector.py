@@ -24,7 +24,7 @@ from tasks.detection.alert_policy import (
     remember_members,
     window_label,
 )
-from tasks.detection.baseline import MIN_RATE, compute_baseline
+from tasks.detection.baseline import MIN_RATE, compute_baseline, slot_frame
 from tasks.detection.explain import describe, explain, load_dimensions
 from tasks.detection.history import load_history, load_window
 from tasks.detection.history_cache import HistoryCache
@@ -61,6 +61,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     history = load_history(conn, window, pairs) if history_cache is None else history_cache.load(conn, window, pairs)
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
+    frame = slot_frame(window.start, history.processed)  # shared by every pair's baseline
     candidates: list[Candidate] = []
     weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
@@ -87,7 +88,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
                                         [f"back after {(window.start - last).days} quiet days"]))
             continue
         baseline = compute_baseline(window.start, history.processed, history.series.get(key, {}),
-                                    history.peak_windows.get(key, set()))
+                                    history.peak_windows.get(key, set()), frame=frame)
         if baseline is None:
             continue
         baselines[key] = baseline
