@@ -62,6 +62,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
     frame = slot_frame(window.start, history.processed)  # shared by every pair's baseline
+    serious_minimum: dict[str, int | None] = {}  # per problem, shared by its applications
     candidates: list[Candidate] = []
     weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
@@ -100,7 +101,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         elif burst is not None and burst.count >= 0.6 * count:
             found = burst  # concentrated in a few minutes: a burst, not a window-long rise
         if found is None:
-            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text)
+            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text, serious_minimum)
         if found is not None:
             candidates.append(found)
         elif count >= WEAK_MIN_COUNT and count >= rules.t("spike_min_ratio") * baseline.expected:
@@ -151,10 +152,13 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
 
 
 def _serious(problem_id: str, app: str, window: Window, count: int, baseline, rules: DetectionRules, data,
-             templates: dict) -> Candidate | None:
-    """Always-serious errors (per the severity rules) are peaks from a few events above their usual level."""
-    text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
-    minimum = rules.serious_min_count(data.error_types.get(problem_id), text)
+             templates: dict, minimums: dict[str, int | None]) -> Candidate | None:
+    """Always-serious errors (per the severity rules) are peaks from a few events above their usual level.
+    The rules look at the problem's text, the same for all its applications: matched once per problem."""
+    if problem_id not in minimums:
+        text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
+        minimums[problem_id] = rules.serious_min_count(data.error_types.get(problem_id), text)
+    minimum = minimums[problem_id]
     if minimum is None or count < minimum or count < rules.t("spike_min_ratio") * baseline.expected:
         return None
     if baseline.z_score(count) < rules.t("spike_min_z"):  # a few serious errors, but clearly above usual

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
+from orjson import dumps
 
 from core.errors import AilogError
 from tasks.grouping.engine import display_template
@@ -39,6 +40,25 @@ _PROBLEM_STATE = (
     " FROM problem_totals t CROSS JOIN LATERAL (SELECT s.sample_message, s.sample_trace_id, s.error_type"
     "  FROM window_problem_samples s WHERE s.problem_id = t.problem_id ORDER BY s.window_start DESC LIMIT 1) l"
     " WHERE t.problem_id = ANY(%s) AND t.windows > 0")
+
+
+# Every refreshed row in one statement (columns as arrays; apps as JSON text, arrays of unequal length cannot
+# be unnested): one round trip per window instead of one per problem.
+_UPSERT = (
+    "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
+    " severity, sample_message, sample_trace_id)"
+    " SELECT u.problem_id, u.template, u.error_type,"
+    " ARRAY(SELECT a.value FROM jsonb_array_elements_text(u.apps::jsonb) WITH ORDINALITY a(value, n) ORDER BY a.n),"
+    " u.first_seen, u.last_seen, u.count_total, u.status, u.severity, u.sample_message, u.sample_trace_id"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[],"
+    " %s::text[], %s::text[], %s::text[], %s::text[]) AS u(problem_id, template, error_type, apps, first_seen,"
+    " last_seen, count_total, status, severity, sample_message, sample_trace_id)"
+    " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
+    " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
+    " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
+    " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
+    " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
+    " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()")
 
 
 @dataclass
@@ -81,21 +101,14 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
         sample, trace, error_type = samples.get(pid, (None, None, None))
         status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
         template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
-        rows.append((pid, template, error_type, sorted(apps), first, last,
+        rows.append((pid, template, error_type, dumps(sorted(apps)).decode(), first, last,
                      total, status, severities.get(pid), sample, trace))
         if pid in existing:
             change.updated += 1
         else:
             change.new += 1
-    conn.cursor().executemany(
-        "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
-        " severity, sample_message, sample_trace_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
-        " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
-        " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
-        " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
-        " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
-        " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()", rows)
+    if rows:
+        conn.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
     return change
 
 
