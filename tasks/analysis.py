@@ -143,8 +143,9 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
         with times.stage("store"):
             lock_window(conn, window)
             save_engine(conn, ctx.engine)
-            replace_window_counts(conn, counts, stats, ctx.run_id)
-        verdict = _judge(ctx, conn, window, counts.problem_ids, counts.templates, mode, watermark) if judge else None
+            dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
+        verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
+                         watermark) if judge else None
         commit_started = time.perf_counter()
     times["commit"] += time.perf_counter() - commit_started
     if stats.bad_total:

@@ -228,3 +228,38 @@ def test_a_second_backfill_of_the_same_days_stores_the_same_rows(db, generated, 
     for w in windows:
         analyse_window(ctx, w, mode="backfill")
     assert _state(plain) == first
+
+
+class _ListSource:
+    """Events handed over as they are (what a source yields after decoding)."""
+
+    def __init__(self, events: list[LogEvent]) -> None:
+        self.events = events
+
+    def read_window(self, window, stats):
+        for event in self.events:
+            if window.start <= event.timestamp < window.end:
+                stats.events_read += 1
+                yield event
+
+
+def test_a_rerun_that_drops_a_problem_from_a_window_refreshes_its_count(db):
+    """Re-run with other data (late corrections, a changed grouping): the problem the window no longer holds
+    loses those events in the registry too, so the sum of count_total stays the events stored."""
+    from blocks.settings import load_settings
+    from tasks.analysis import analyse_window, prepare_context
+
+    w = Window(DAY0, DAY0 + STEP)
+    payment = [LogEvent(timestamp=DAY0 + timedelta(seconds=i), message="Payment gateway timeout", app="payments")
+               for i in range(7)]
+    disk = [LogEvent(timestamp=DAY0 + timedelta(seconds=i), message="Disk quota exceeded", app="cards")
+            for i in range(5)]
+    settings = load_settings(use_blocks=False)
+    for events in (payment + disk, payment):
+        ctx = prepare_context(settings, db, _ListSource(events), "test-run", dry_run=False)
+        analyse_window(ctx, w, mode="backfill")
+    with db.connect() as conn:
+        stored = conn.execute("SELECT sum(count) FROM window_counts").fetchone()[0]
+        totals = dict(conn.execute("SELECT template, count_total FROM problems").fetchall())
+    assert stored == 7 and sum(totals.values()) == 7, totals
+    assert sorted(totals.values()) == [0, 7]

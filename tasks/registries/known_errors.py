@@ -109,6 +109,10 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
             change.new += 1
     if rows:
         conn.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
+    gone = [pid for pid in ids if pid in existing and pid not in stats]
+    if gone:  # no stored window holds it any more (a re-run moved its events): only its pruned events remain
+        conn.execute("UPDATE problems SET count_total = count_pruned, updated_at = now() WHERE problem_id = ANY(%s)"
+                     " AND count_total <> count_pruned", (gone,))
     return change
 
 
