@@ -34,8 +34,8 @@ _US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - EPOCH
 
 
 class FastElasticsearch(FakeElasticsearch):
-    def __init__(self, docs, *, timestamp_field: str = "@timestamp") -> None:
-        super().__init__([])
+    def __init__(self, docs, *, timestamp_field: str = "@timestamp", index: str = "logs-bench") -> None:
+        super().__init__([], indices=(index,))  # the strict stand-in answers 404 for any other index name
         self.server.RequestHandlerClass.disable_nagle_algorithm = True  # headers and body leave as they are written
         rows = []
         for no, doc in enumerate(docs):
@@ -51,7 +51,7 @@ class FastElasticsearch(FakeElasticsearch):
     def _search(self, body: dict, query: dict) -> Response:  # noqa: ARG002 - filter_path: answers are minimal already
         self.search_calls += 1
         pit = body["pit"]["id"]
-        if pit not in self.open_pits:
+        if pit.split(".")[0] not in self.open_pits:  # open_pits holds base ids, the client sends `base.gen`
             return self._error(404, "search_context_missing_exception", "No search context found")
         bounds = next(iter(body["query"]["bool"]["filter"][0]["range"].values()))
         lo = bisect.bisect_left(self.keys, (_micros(bounds["gte"]), -1))

@@ -55,6 +55,7 @@ class AnalysisContext:
     rules: object = None
     now: datetime | None = None  # the run's logical time: how late a catch-up window is judged
     times: StageTimes = field(default_factory=StageTimes)  # seconds per stage, summed over the run's windows
+    history: object = None  # tasks.detection.history_cache.HistoryCache: detection history carried across windows
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
@@ -85,6 +86,7 @@ class AnalysisContext:
 
 def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool) -> AnalysisContext:
     from tasks.detection import load_detection_rules
+    from tasks.detection.history_cache import HistoryCache
     from tasks.grouping import load_engine, load_fingerprint_rules
     from tasks.scrubbing import scrubbed
 
@@ -93,6 +95,7 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
     with db.connect() as conn:
         ctx.engine = load_engine(conn, rules)
     ctx.rules = load_detection_rules(settings.analysis.detection_rules)
+    ctx.history = None if dry_run else HistoryCache()  # a dry run's windows roll back: nothing to carry
     return ctx
 
 
@@ -140,8 +143,9 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
         with times.stage("store"):
             lock_window(conn, window)
             save_engine(conn, ctx.engine)
-            replace_window_counts(conn, counts, stats, ctx.run_id)
-        verdict = _judge(ctx, conn, window, counts.problem_ids, counts.templates, mode, watermark) if judge else None
+            dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
+        verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
+                         watermark) if judge else None
         commit_started = time.perf_counter()
     times["commit"] += time.perf_counter() - commit_started
     if stats.bad_total:
@@ -180,9 +184,12 @@ def _judge(ctx: AnalysisContext, conn: psycopg.Connection, window: Window, probl
     times = ctx.times
     with times.stage("detect"):
         liveness = judge_liveness(mode, window, ctx.now, timedelta(minutes=ctx.settings.analysis.live_alert_minutes))
-        detection = detect_window(conn, window, rules=ctx.rules, mode=mode, liveness=liveness)
+        detection = detect_window(conn, window, rules=ctx.rules, mode=mode, liveness=liveness,
+                                  history_cache=ctx.history)
     with times.stage("registries"):
         change = refresh_problems(conn, problem_ids, templates, window.end)
+        if change.folded and ctx.history is not None:
+            ctx.history.forget()  # folding moved stored rows between problem ids: the carried history is stale
     with times.stage("alerts"):
         queued = 0
         for alert in detection.alerts:

@@ -78,23 +78,47 @@ def level_shift(processed: list[datetime], series: dict[datetime, int], usual: B
                     samples=len(values), seasonal=False)
 
 
+@dataclass
+class SlotFrame:
+    """What every (problem, app) of one window shares: the processed windows at the same time of day (±1
+    window) and those of them on the same weekday, found once per window instead of once per pair."""
+
+    processed: list[datetime]
+    same_slot: list[datetime]
+    weekday: list[datetime]
+
+
+def slot_frame(window_start: datetime, processed: list[datetime]) -> SlotFrame:
+    tod = window_start.hour * 60 + window_start.minute
+    same_slot, weekday = [], []
+    for w in processed:
+        delta = abs((w.hour * 60 + w.minute) - tod)
+        if min(delta, 1440 - delta) <= 15:
+            same_slot.append(w)
+            if w.weekday() == window_start.weekday():
+                weekday.append(w)
+    return SlotFrame(processed, same_slot, weekday)
+
+
 def compute_baseline(window_start: datetime, processed: list[datetime], series: dict[datetime, int],
-                     exclude: set[datetime], *, min_days: int = 3, min_windows: int = 24) -> Baseline | None:
-    """The expected count of one (problem, app) in the window starting at ``window_start``."""
-    usable = [w for w in processed if w not in exclude]
+                     exclude: set[datetime], *, min_days: int = 3, min_windows: int = 24,
+                     frame: SlotFrame | None = None) -> Baseline | None:
+    """The expected count of one (problem, app) in the window starting at ``window_start``; ``frame`` is
+    `slot_frame(window_start, processed)` when the caller judges many pairs of one window."""
+    if frame is None or frame.processed is not processed:
+        frame = slot_frame(window_start, processed)
+    if exclude:
+        usable = [w for w in processed if w not in exclude]
+        slot_windows = [w for w in frame.same_slot if w not in exclude]
+        weekday_windows = [w for w in frame.weekday if w not in exclude]
+    else:
+        usable, slot_windows, weekday_windows = processed, frame.same_slot, frame.weekday
     if len(usable) < min_windows:
         return None
     days_back = (window_start - usable[0]).days
-    tod = window_start.hour * 60 + window_start.minute
-    same_slot = []
-    weekday = []
-    for w in usable:
-        delta = abs((w.hour * 60 + w.minute) - tod)
-        if min(delta, 1440 - delta) <= 15:
-            v = series.get(w, 0)
-            same_slot.append(v)
-            if w.weekday() == window_start.weekday():
-                weekday.append(v)
+    get = series.get
+    same_slot = [get(w, 0) for w in slot_windows]
+    weekday = [get(w, 0) for w in weekday_windows]
     recent = [series.get(w, 0) for w in usable[-96 * 2:]]  # the last two days (history.RECENT_DAYS)
     dispersion = estimate_dispersion(recent)
     if days_back >= min_days and len(same_slot) >= 3 * min_days:

@@ -24,9 +24,10 @@ from tasks.detection.alert_policy import (
     remember_members,
     window_label,
 )
-from tasks.detection.baseline import MIN_RATE, compute_baseline
+from tasks.detection.baseline import MIN_RATE, compute_baseline, slot_frame
 from tasks.detection.explain import describe, explain, load_dimensions
 from tasks.detection.history import load_history, load_window
+from tasks.detection.history_cache import HistoryCache
 from tasks.detection.known_peaks import learn_known_peaks, load_known, match_known
 from tasks.detection.live import Liveness, judge_liveness, missed_entry
 from tasks.detection.peaks import Candidate, find_burst, find_spike, peak_id
@@ -47,18 +48,21 @@ class DetectionResult:
 
 
 def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str,
-                  liveness: Liveness | None = None) -> DetectionResult:
+                  liveness: Liveness | None = None, history_cache: HistoryCache | None = None) -> DetectionResult:
     """Judge one stored window. ``liveness`` says whether its critical peaks may alert now (and how late);
-    without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts."""
+    without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts.
+    ``history_cache`` (one per run) carries the history from one window to the next instead of re-reading it."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if liveness is None:
         liveness = judge_liveness(mode, window, None, timedelta(0))
     data = load_window(conn, window)
     pairs = sorted(data.totals)
-    history = load_history(conn, window, pairs)
+    history = load_history(conn, window, pairs) if history_cache is None else history_cache.load(conn, window, pairs)
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(
         hours=rules.t("warmup_hours"))
+    frame = slot_frame(window.start, history.processed)  # shared by every pair's baseline
+    serious_minimum: dict[str, int | None] = {}  # per problem, shared by its applications
     candidates: list[Candidate] = []
     weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
@@ -85,7 +89,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
                                         [f"back after {(window.start - last).days} quiet days"]))
             continue
         baseline = compute_baseline(window.start, history.processed, history.series.get(key, {}),
-                                    history.peak_windows.get(key, set()))
+                                    history.peak_windows.get(key, set()), frame=frame)
         if baseline is None:
             continue
         baselines[key] = baseline
@@ -97,7 +101,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         elif burst is not None and burst.count >= 0.6 * count:
             found = burst  # concentrated in a few minutes: a burst, not a window-long rise
         if found is None:
-            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text)
+            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text, serious_minimum)
         if found is not None:
             candidates.append(found)
         elif count >= WEAK_MIN_COUNT and count >= rules.t("spike_min_ratio") * baseline.expected:
@@ -142,14 +146,19 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     _write_peaks(conn, window, result.peaks)
     learn_known_peaks(conn, window.start, [(p.problem_id, p.app, p.start) for p in peaks if p.kind in ("spike", "burst")],
                       min_days=int(rules.t("known_peak_min_days")), tolerance=int(rules.t("known_peak_tolerance_minutes")))
+    if history_cache is not None:
+        history_cache.remember(conn, window, data.totals)
     return result
 
 
 def _serious(problem_id: str, app: str, window: Window, count: int, baseline, rules: DetectionRules, data,
-             templates: dict) -> Candidate | None:
-    """Always-serious errors (per the severity rules) are peaks from a few events above their usual level."""
-    text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
-    minimum = rules.serious_min_count(data.error_types.get(problem_id), text)
+             templates: dict, minimums: dict[str, int | None]) -> Candidate | None:
+    """Always-serious errors (per the severity rules) are peaks from a few events above their usual level.
+    The rules look at the problem's text, the same for all its applications: matched once per problem."""
+    if problem_id not in minimums:
+        text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
+        minimums[problem_id] = rules.serious_min_count(data.error_types.get(problem_id), text)
+    minimum = minimums[problem_id]
     if minimum is None or count < minimum or count < rules.t("spike_min_ratio") * baseline.expected:
         return None
     if baseline.z_score(count) < rules.t("spike_min_z"):  # a few serious errors, but clearly above usual

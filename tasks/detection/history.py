@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -72,25 +72,48 @@ def load_history(conn: psycopg.Connection, window: Window, pairs: list[tuple[str
     seen_before: dict[str, datetime] = {}
     if pairs:
         problems = sorted({p for p, _ in pairs})
-        apps = sorted({a for _, a in pairs})
         wanted = set(pairs)
-        tod = window.start.hour * 60 + window.start.minute
-        # the last two days in full (recent level, dispersion), older days only around the same time of day
-        for problem_id, app, start, n in conn.execute(
-                "SELECT problem_id, app, window_start, count FROM window_totals"
-                " WHERE problem_id = ANY(%s) AND app = ANY(%s) AND window_start >= %s AND window_start < %s"
-                " AND (window_start >= %s OR (((extract(hour FROM window_start AT TIME ZONE 'UTC') * 60"
-                " + extract(minute FROM window_start AT TIME ZONE 'UTC'))::int - %s + 1440) %% 1440) NOT BETWEEN 16 AND 1424)",
-                (problems, apps, since, window.start, window.start - timedelta(days=RECENT_DAYS), tod)):
+        for problem_id, app, start, n in read_series(conn, window, problems, sorted({a for _, a in pairs})):
             if (problem_id, app) in wanted:
                 series[(problem_id, app)][start] = n
-        for problem_id, app, start in conn.execute(
-                "SELECT problem_id, app, window_start FROM peaks WHERE problem_id = ANY(%s) AND window_start >= %s"
-                " AND window_start < %s AND kind IN ('spike', 'burst')", (problems, since, window.start)):
+        for problem_id, app, start in read_peak_windows(conn, window, problems):
             peak_windows[(problem_id, app)].add(start)
-        for problem_id, last in conn.execute(
-                "SELECT problem_id, max(window_start) FROM window_problem_samples WHERE problem_id = ANY(%s)"
-                " AND window_start < %s GROUP BY problem_id", (problems, window.start)):
-            seen_before[problem_id] = last
+        seen_before.update(read_seen_before(conn, window, problems))
     return History(processed=processed, series=series, peak_windows=peak_windows, seen_before=seen_before,
                    first_window=first)
+
+
+def read_series(conn: psycopg.Connection, window: Window, problems: list[str], apps: list[str]) -> psycopg.Cursor:
+    """(problem, app, window_start, count) of the history window: the last two days in full (recent level,
+    dispersion), older days only around the same time of day (`same_time_of_day`)."""
+    tod = window.start.hour * 60 + window.start.minute
+    return conn.execute(
+        "SELECT problem_id, app, window_start, count FROM window_totals"
+        " WHERE problem_id = ANY(%s) AND app = ANY(%s) AND window_start >= %s AND window_start < %s"
+        " AND (window_start >= %s OR (((extract(hour FROM window_start AT TIME ZONE 'UTC') * 60"
+        " + extract(minute FROM window_start AT TIME ZONE 'UTC'))::int - %s + 1440) %% 1440) NOT BETWEEN 16 AND 1424)",
+        (problems, apps, window.start - timedelta(days=HISTORY_DAYS), window.start,
+         window.start - timedelta(days=RECENT_DAYS), tod))
+
+
+def in_series(start: datetime, window: Window) -> bool:
+    """Whether a stored window belongs to this window's series: the same rule as `read_series`'s query."""
+    if start >= window.start - timedelta(days=RECENT_DAYS):
+        return True
+    start, at = start.astimezone(UTC), window.start.astimezone(UTC)
+    return not 16 <= ((start.hour * 60 + start.minute) - (at.hour * 60 + at.minute) + 1440) % 1440 <= 1424
+
+
+def read_peak_windows(conn: psycopg.Connection, window: Window, problems: list[str]) -> psycopg.Cursor:
+    """(problem, app, window_start) of the spikes and bursts in the history window: excluded from baselines."""
+    return conn.execute(
+        "SELECT problem_id, app, window_start FROM peaks WHERE problem_id = ANY(%s) AND window_start >= %s"
+        " AND window_start < %s AND kind IN ('spike', 'burst')",
+        (problems, window.start - timedelta(days=HISTORY_DAYS), window.start))
+
+
+def read_seen_before(conn: psycopg.Connection, window: Window, problems: list[str]) -> psycopg.Cursor:
+    """(problem, the last window before this one that held it), for the problems seen before."""
+    return conn.execute(
+        "SELECT problem_id, max(window_start) FROM window_problem_samples WHERE problem_id = ANY(%s)"
+        " AND window_start < %s GROUP BY problem_id", (problems, window.start))

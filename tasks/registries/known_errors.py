@@ -1,5 +1,9 @@
 """The known-errors registry: one row per problem, recomputed from the stored counts (never incremented).
 
+The stored counts' per-problem totals are kept by the database (migration 0011: triggers add every
+window row written and subtract every row deleted), so a refresh costs one row per problem, not a scan of
+its history; re-running a window replaces its contribution, it never adds it twice.
+
 Status lifecycle: new (first seen within the last 24 h) → ongoing → resolved after N quiet days → regressed
 when it comes back. People's edits (mute, acknowledge, title, note, ticket) are never touched by runs.
 """
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
+from orjson import dumps
 
 from core.errors import AilogError
 from tasks.grouping.engine import display_template
@@ -19,10 +24,48 @@ from tasks.grouping.folding import fold_aliases
 SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
 
 
+_WINDOW = timedelta(minutes=15)
+# Per problem: its running totals (migration 0011, kept by triggers on window_problem_samples) and what one
+# index lookup each gives — earliest first_ts, latest last_ts, the latest window's sample, the latest window
+# before this one. Bounded by the problems refreshed, not by how many windows of them are stored.
+_PROBLEM_STATE = (
+    "SELECT t.problem_id,"
+    " (SELECT min(s.first_ts) FROM window_problem_samples s WHERE s.problem_id = t.problem_id),"
+    " (SELECT max(s.last_ts) FROM window_problem_samples s WHERE s.problem_id = t.problem_id),"
+    " t.events,"
+    " ARRAY(SELECT a.app FROM problem_app_windows a WHERE a.problem_id = t.problem_id AND a.windows > 0 ORDER BY a.app),"
+    " l.sample_message, l.sample_trace_id, l.error_type,"
+    " (SELECT max(s.window_start) FROM window_problem_samples s WHERE s.problem_id = t.problem_id"
+    "  AND s.window_start < %s)"
+    " FROM problem_totals t CROSS JOIN LATERAL (SELECT s.sample_message, s.sample_trace_id, s.error_type"
+    "  FROM window_problem_samples s WHERE s.problem_id = t.problem_id ORDER BY s.window_start DESC LIMIT 1) l"
+    " WHERE t.problem_id = ANY(%s) AND t.windows > 0")
+
+
+# Every refreshed row in one statement (columns as arrays; apps as JSON text, arrays of unequal length cannot
+# be unnested): one round trip per window instead of one per problem.
+_UPSERT = (
+    "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
+    " severity, sample_message, sample_trace_id)"
+    " SELECT u.problem_id, u.template, u.error_type,"
+    " ARRAY(SELECT a.value FROM jsonb_array_elements_text(u.apps::jsonb) WITH ORDINALITY a(value, n) ORDER BY a.n),"
+    " u.first_seen, u.last_seen, u.count_total, u.status, u.severity, u.sample_message, u.sample_trace_id"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[],"
+    " %s::text[], %s::text[], %s::text[], %s::text[]) AS u(problem_id, template, error_type, apps, first_seen,"
+    " last_seen, count_total, status, severity, sample_message, sample_trace_id)"
+    " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
+    " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
+    " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
+    " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
+    " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
+    " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()")
+
+
 @dataclass
 class RegistryChange:
     new: int = 0
     updated: int = 0
+    folded: bool = False  # aliases were folded into their survivors: stored rows changed problem ids
 
 
 def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templates: dict[str, str], now: datetime,
@@ -31,29 +74,25 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
 
     Problems merged into another one (aliases) are folded into it first, so no event is counted under both
     ids: the sum of `count_total` always equals the events stored (plus those pruned)."""
-    ids = sorted(set(problem_ids) | fold_aliases(conn))
-    change = RegistryChange()
+    survivors = fold_aliases(conn)
+    ids = sorted(set(problem_ids) | survivors)
+    change = RegistryChange(folded=bool(survivors))
     if not ids:
         return change
     existing = {r[0]: r[1] for r in conn.execute(
         "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s)", (ids,))}
-    apps = dict(conn.execute(
-        "SELECT problem_id, array_agg(DISTINCT a ORDER BY a) FROM window_problem_samples, unnest(apps) a"
-        " WHERE problem_id = ANY(%s) GROUP BY problem_id", (ids,)).fetchall())
-    stats = {r[0]: (*r[1:], apps.get(r[0], [])) for r in conn.execute(
-        "SELECT problem_id, min(first_ts), max(last_ts), sum(count)::bigint FROM window_problem_samples"
-        " WHERE problem_id = ANY(%s) GROUP BY problem_id", (ids,))}
-    samples = {r[0]: r[1:] for r in conn.execute(
-        "SELECT DISTINCT ON (problem_id) problem_id, sample_message, sample_trace_id, error_type"
-        " FROM window_problem_samples WHERE problem_id = ANY(%s) ORDER BY problem_id, window_start DESC", (ids,))}
+    stats, samples, previous_gap = {}, {}, {}
+    for pid, first, last, total, apps, sample, trace, error_type, before in conn.execute(_PROBLEM_STATE,
+                                                                                        (now - _WINDOW, ids)):
+        stats[pid] = (first, last, total, apps)
+        samples[pid] = (sample, trace, error_type)
+        if before is not None:
+            previous_gap[pid] = before
     severities = {r[0]: r[1] for r in conn.execute(
         f"SELECT DISTINCT ON (problem_id) problem_id, severity FROM peaks WHERE problem_id = ANY(%s)"  # noqa: S608
         f" AND start_ts >= %s ORDER BY problem_id, {SEVERITY_ORDER} DESC", (ids, now - timedelta(days=1)))}
     stored_templates = dict(conn.execute(
         "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (ids,)).fetchall())
-    previous_gap = {r[0]: r[1] for r in conn.execute(
-        "SELECT problem_id, max(window_start) FROM window_problem_samples WHERE problem_id = ANY(%s)"
-        " AND window_start < %s GROUP BY problem_id", (ids, now - timedelta(minutes=15)))}
     rows = []
     for pid in ids:
         if pid not in stats:
@@ -62,21 +101,18 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
         sample, trace, error_type = samples.get(pid, (None, None, None))
         status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
         template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
-        rows.append((pid, template, error_type, sorted(apps), first, last,
+        rows.append((pid, template, error_type, dumps(sorted(apps)).decode(), first, last,
                      total, status, severities.get(pid), sample, trace))
         if pid in existing:
             change.updated += 1
         else:
             change.new += 1
-    conn.cursor().executemany(
-        "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
-        " severity, sample_message, sample_trace_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
-        " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
-        " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
-        " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
-        " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
-        " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()", rows)
+    if rows:
+        conn.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
+    gone = [pid for pid in ids if pid in existing and pid not in stats]
+    if gone:  # no stored window holds it any more (a re-run moved its events): only its pruned events remain
+        conn.execute("UPDATE problems SET count_total = count_pruned, updated_at = now() WHERE problem_id = ANY(%s)"
+                     " AND count_total <> count_pruned", (gone,))
     return change
 
 

@@ -21,11 +21,19 @@ def lock_window(conn: psycopg.Connection, window: Window) -> None:
 
 
 def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats: SourceStats,
-                          run_id: str | None = None) -> None:
-    """Delete the window's rows and write the new ones with COPY, in the caller's transaction."""
+                          run_id: str | None = None) -> set[str]:
+    """Delete the window's rows and write the new ones with COPY, in the caller's transaction. Returns the
+    problems the window held before: a re-run that no longer has one must still refresh its registry row."""
     start = counts.window.start
-    for table in WINDOW_TABLES:
+    # the running totals (migration 0011) of every problem this window had or has, locked at once in key order:
+    # windows stored in parallel (fanned-out days) then wait for each other instead of deadlocking
+    conn.execute("SELECT 1 FROM problem_totals WHERE problem_id IN (SELECT problem_id FROM window_problem_samples"
+                 " WHERE window_start = %s UNION SELECT unnest(%s::text[])) ORDER BY problem_id FOR UPDATE",
+                 (start, sorted(counts.samples)))
+    for table in WINDOW_TABLES[:-1]:
         conn.execute(f"DELETE FROM {table} WHERE window_start = %s", (start,))  # noqa: S608 - fixed table names
+    before = {r[0] for r in conn.execute(
+        "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
     with conn.cursor() as cur:
         with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
@@ -53,6 +61,7 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
         (start, counts.window.end, stats.events_read, dumps(dict(stats.bad_documents)).decode(),
          len(counts.samples), counts.data_hash(), run_id),
     )
+    return before
 
 
 def _write_lines(cp, lines, batch: int = 4096) -> None:
