@@ -124,3 +124,19 @@ def test_the_plain_message_fast_path_tokenises_as_masking_does(message):
     from tasks.grouping.masking import mask_tokens
 
     assert message_tokens(message) == mask_tokens(_first_line(message))
+
+
+_TRACE_LINES = ["java.lang.IllegalStateException: boom 42", "Caused by: java.io.IOException: disk", "\tat com.bank.pay.PayService.run(PayService.java:10)",
+                "\tat org.springframework.web.Filter.do(Filter.java:1)", "\tat com.bank.pay.Api$$Proxy.x(Api.java:3)",
+                "\tat com.bank.pay.Job.lambda$run$0(Job.java:7)", "\t... 12 more", "at com.bank.Head.first(Head.java:1)",
+                "Exception in thread \"main\" java.lang.Error: x", "com.bank.DomainFailure", "", "plain text line"]
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(_TRACE_LINES), min_size=1, max_size=12), st.sampled_from([None, "com.bank.MyError"]),
+       st.sampled_from(["", "first line of the message", "java.lang.IllegalStateException: msg"]))
+def test_the_cached_java_trace_path_reads_traces_as_the_line_scan_does(lines, error_type, message):
+    """`_java` reads a trace's frames once per distinct body (a cache); it must agree with the plain line scan."""
+    from tasks.grouping.stacktrace import _java, _java_scan
+
+    assert _java(lines, message, error_type) == _java_scan(lines, message, error_type)

@@ -35,20 +35,27 @@ class GroupingEngine:
         self._cache: dict[str, Cluster] = {}
         self._cache_bytes = 0
         self._fixed: dict[str, GroupResult] = {}  # problems named by fingerprint rules
+        self._display: dict[str, str] = {}  # template -> what people read (display_template), per template
+        self._shared: set[str] = set()  # masked traced keys whose trace-less shape was already shared
 
     # -- learning (online) ------------------------------------------------------------------------
     def learn(self, message: str) -> Cluster:
+        return self._learn(message)[0]
+
+    def _learn(self, message: str) -> tuple[Cluster, str | None]:
+        """The message's cluster, and its masked key when the raw-message cache did not know it (else None)."""
         cluster = self._cache.get(message)
         if cluster is not None:
             cluster.size += 1
-            return cluster
-        cluster = self.miner.add(message_tokens(message))
+            return cluster, None
+        tokens = message_tokens(message)
+        cluster = self.miner.add(tokens)
         if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
             self._cache[message] = cluster
             self._cache_bytes += len(message) + ENTRY_OVERHEAD
             if self._cache_bytes > CACHE_BYTES:
                 self._evict()
-        return cluster
+        return cluster, " ".join(tokens)
 
     def _evict(self) -> None:
         """The raw-message cache is bounded in bytes: the oldest entries go first."""
@@ -81,12 +88,22 @@ class GroupingEngine:
             cluster = self.learn(message)
         else:
             key = trace.key_message(message)
-            cluster = self.learn(key)
-            frameless = trace.key_message(message, frames=False)
-            if frameless != key:
-                self._share_frameless(frameless, cluster)
+            cluster, masked = self._learn(key)
+            if masked is not None and masked not in self._shared:  # once per masked key, not per event
+                if len(self._shared) > 200_000:
+                    self._shared.clear()
+                self._shared.add(masked)
+                frameless = trace.key_message(message, frames=False)
+                if frameless != key:
+                    self._share_frameless(frameless, cluster)
         cluster = self._current(cluster)
-        default = GroupResult(cluster.problem_id, display_template(cluster.template), error_type)
+        template = cluster.template
+        shown = self._display.get(template)
+        if shown is None:
+            if len(self._display) > 100_000:
+                self._display.clear()
+            shown = self._display[template] = display_template(template)
+        default = GroupResult(cluster.problem_id, shown, error_type)
         rule = self.rules.match(event, error_type)
         return default if rule is None else self._apply_rule(rule, event, default)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 JAVA_EXC = re.compile(r"^(?:Caused by:\s*|Exception in thread \"[^\"]*\"\s*)?([A-Za-z_$][\w$]*(?:\.[\w$]+)+"
                       r"(?:Exception|Error|Throwable|Failure|Fault)[\w$]*)(?::\s?(.*))?$")
@@ -63,6 +64,48 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
 
 
 def _java(lines: list[str], message: str, error_type: str | None) -> Trace | None:
+    """The usual trace starts with its exception line; its frames repeat from event to event (only the first
+    line carries the message's variables), so what the frames say is computed once per distinct body."""
+    head = lines[0].strip() if lines else ""
+    m = JAVA_EXC.match(head)
+    if m is None or head.startswith("at "):
+        return _java_scan(lines, message, error_type)
+    exc_type = error_type or m.group(1)
+    exc_message = "" if error_type else (m.group(2) or "").strip()
+    root, frames = _java_body(tuple(lines[1:400]), 1 if head.startswith("Caused by:") else 0)
+    return _java_trace(exc_type, root or m.group(1), exc_message, list(frames), message)
+
+
+@lru_cache(maxsize=20_000)
+def _java_body(body: tuple[str, ...], block: int) -> tuple[str | None, tuple[str, ...]]:
+    """The last exception type the body names (the root cause) and the app's own frames, as `_java_scan` finds
+    them after an exception line."""
+    root, frames = None, []
+    for line in body:
+        stripped = line.strip()
+        m = JAVA_EXC.match(stripped)
+        if m and not stripped.startswith("at "):
+            root = m.group(1)
+            if stripped.startswith("Caused by:"):
+                block += 1
+            continue
+        f = JAVA_FRAME.match(line)
+        if f and len(frames) < APP_FRAMES and (block == 0 or not frames):
+            name = f.group(1)
+            if not name.startswith(FRAMEWORK) and "$$" not in name:
+                frames.append(_strip_lambda(name))
+    return root, tuple(frames)
+
+
+def _java_trace(exc_type: str, root_type: str, exc_message: str, frames: list[str], message: str) -> Trace:
+    if not exc_message:
+        first = message.splitlines()[0].strip() if message else ""
+        exc_message = first[:MAX_LINE] if not first.startswith(exc_type) else first[len(exc_type):MAX_LINE].lstrip(": ")
+    return Trace(exc_type=exc_type, root_type=root_type or exc_type, message=exc_message, app_frames=frames)
+
+
+def _java_scan(lines: list[str], message: str, error_type: str | None) -> Trace | None:
+    """Any Java-like trace, line by line."""
     exc_type = root_type = error_type
     exc_message = ""
     frames: list[str] = []  # the app's own frames of the outermost exception, else of a cause
@@ -85,10 +128,7 @@ def _java(lines: list[str], message: str, error_type: str | None) -> Trace | Non
                 frames.append(_strip_lambda(name))
     if exc_type is None:
         return None
-    if not exc_message:
-        first = message.splitlines()[0].strip() if message else ""
-        exc_message = first[:MAX_LINE] if not first.startswith(exc_type) else first[len(exc_type):MAX_LINE].lstrip(": ")
-    return Trace(exc_type=exc_type, root_type=root_type or exc_type, message=exc_message, app_frames=frames)
+    return _java_trace(exc_type, root_type, exc_message, frames, message)
 
 
 def _python(lines: list[str], error_type: str | None) -> Trace | None:
