@@ -65,26 +65,38 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
 
 def _java(lines: list[str], message: str, error_type: str | None) -> Trace | None:
     """The usual trace starts with its exception line; its frames repeat from event to event (only the first
-    line carries the message's variables), so what the frames say is computed once per distinct body."""
+    line carries the message's variables), so what the frames say is read once per distinct body."""
     head = lines[0].strip() if lines else ""
     m = JAVA_EXC.match(head)
     if m is None or head.startswith("at "):
         return _java_scan(lines, message, error_type)
     exc_type = error_type or m.group(1)
     exc_message = "" if error_type else (m.group(2) or "").strip()
-    root, frames = _java_body(tuple(lines[1:400]), 1 if head.startswith("Caused by:") else 0)
+    _, root, frames = _java_body(tuple(lines[1:400]), 1 if head.startswith("Caused by:") else 0)
     return _java_trace(exc_type, root or m.group(1), exc_message, list(frames), message)
 
 
-@lru_cache(maxsize=20_000)
-def _java_body(body: tuple[str, ...], block: int) -> tuple[str | None, tuple[str, ...]]:
-    """The last exception type the body names (the root cause) and the app's own frames, as `_java_scan` finds
-    them after an exception line."""
-    root, frames = None, []
-    for line in body:
+def _java_scan(lines: list[str], message: str, error_type: str | None) -> Trace | None:
+    """Any Java-like trace, line by line."""
+    first, root, frames = _read_java_lines(tuple(lines[:400]))
+    exc_type = error_type or (first[0] if first else None)
+    if exc_type is None:
+        return None
+    exc_message = first[1] if first and not error_type else ""
+    return _java_trace(exc_type, root or error_type, exc_message, list(frames), message)
+
+
+def _read_java_lines(lines: tuple[str, ...], block: int = 0) -> tuple[tuple[str, str] | None, str | None,
+                                                                         tuple[str, ...]]:
+    """The first exception line (type, message), the last exception type (the root cause) and the app's own
+    frames: of the outermost exception, else of a cause."""
+    first, root, frames = None, None, []
+    for line in lines:
         stripped = line.strip()
         m = JAVA_EXC.match(stripped)
         if m and not stripped.startswith("at "):
+            if first is None:
+                first = (m.group(1), (m.group(2) or "").strip())
             root = m.group(1)
             if stripped.startswith("Caused by:"):
                 block += 1
@@ -94,41 +106,17 @@ def _java_body(body: tuple[str, ...], block: int) -> tuple[str | None, tuple[str
             name = f.group(1)
             if not name.startswith(FRAMEWORK) and "$$" not in name:
                 frames.append(_strip_lambda(name))
-    return root, tuple(frames)
+    return first, root, tuple(frames)
 
 
-def _java_trace(exc_type: str, root_type: str, exc_message: str, frames: list[str], message: str) -> Trace:
+_java_body = lru_cache(maxsize=20_000)(_read_java_lines)
+
+
+def _java_trace(exc_type: str, root_type: str | None, exc_message: str, frames: list[str], message: str) -> Trace:
     if not exc_message:
         first = message.splitlines()[0].strip() if message else ""
         exc_message = first[:MAX_LINE] if not first.startswith(exc_type) else first[len(exc_type):MAX_LINE].lstrip(": ")
     return Trace(exc_type=exc_type, root_type=root_type or exc_type, message=exc_message, app_frames=frames)
-
-
-def _java_scan(lines: list[str], message: str, error_type: str | None) -> Trace | None:
-    """Any Java-like trace, line by line."""
-    exc_type = root_type = error_type
-    exc_message = ""
-    frames: list[str] = []  # the app's own frames of the outermost exception, else of a cause
-    block = 0
-    for line in lines[:400]:
-        stripped = line.strip()
-        m = JAVA_EXC.match(stripped)
-        if m and not stripped.startswith("at "):
-            if exc_type is None:
-                exc_type = m.group(1)
-                exc_message = (m.group(2) or "").strip()
-            root_type = m.group(1)
-            if stripped.startswith("Caused by:"):
-                block += 1
-            continue
-        f = JAVA_FRAME.match(line)
-        if f and len(frames) < APP_FRAMES and (block == 0 or not frames):
-            name = f.group(1)
-            if not name.startswith(FRAMEWORK) and "$$" not in name:
-                frames.append(_strip_lambda(name))
-    if exc_type is None:
-        return None
-    return _java_trace(exc_type, root_type, exc_message, frames, message)
 
 
 def _python(lines: list[str], error_type: str | None) -> Trace | None:
