@@ -7,6 +7,7 @@ application's own frames) → fingerprint rules (users split/merge) → template
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from tasks.grouping.masking import mask_tokens
@@ -32,7 +33,9 @@ class GroupingEngine:
     def __init__(self, rules: FingerprintRules | None = None, *, similarity: float = 0.5) -> None:
         self.rules = rules or FingerprintRules()
         self.miner = TemplateMiner(similarity=similarity)
-        self._cache: dict[str, Cluster] = {}
+        # an OrderedDict: evicting the oldest entry of a plain dict scans the deleted slots before it (about 10 µs
+        # an eviction once the cache is full, i.e. per new message in a long run), popitem(last=False) does not
+        self._cache: OrderedDict[str, Cluster] = OrderedDict()
         self._cache_bytes = 0
         self._fixed: dict[str, GroupResult] = {}  # problems named by fingerprint rules
         self._display: dict[str, str] = {}  # template -> what people read (display_template), per template
@@ -60,8 +63,7 @@ class GroupingEngine:
     def _evict(self) -> None:
         """The raw-message cache is bounded in bytes: the oldest entries go first."""
         while self._cache_bytes > CACHE_BYTES:
-            old = next(iter(self._cache))
-            del self._cache[old]
+            old, _ = self._cache.popitem(last=False)
             self._cache_bytes -= len(old) + ENTRY_OVERHEAD
 
     @property
