@@ -43,10 +43,10 @@ class GroupingEngine:
 
     # -- learning (online) ------------------------------------------------------------------------
     def learn(self, message: str) -> Cluster:
-        return self._learn(message)[0]
+        return self._learn(message, False)[0]
 
-    def _learn(self, message: str) -> tuple[Cluster, str | None]:
-        """The message's cluster, and its masked key when the raw-message cache did not know it (else None)."""
+    def _learn(self, message: str, want_key: bool = True) -> tuple[Cluster, str | None]:
+        """The message's cluster, and (if wanted) its masked key when the raw-message cache did not know it."""
         cluster = self._cache.get(message)
         if cluster is not None:
             cluster.size += 1
@@ -58,7 +58,7 @@ class GroupingEngine:
             self._cache_bytes += len(message) + ENTRY_OVERHEAD
             if self._cache_bytes > CACHE_BYTES:
                 self._evict()
-        return cluster, " ".join(tokens)
+        return cluster, " ".join(tokens) if want_key else None
 
     def _evict(self) -> None:
         """The raw-message cache is bounded in bytes: the oldest entries go first."""
