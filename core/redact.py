@@ -107,16 +107,26 @@ def _known_values(extra: tuple[str, ...]) -> list[str]:
     return known
 
 
+class Redactor:
+    """redact() with the secret list read once: for hot loops (one list per window, not one per text)."""
+
+    def __init__(self, extra: tuple[str, ...] = ()) -> None:
+        self.known = tuple(_known_values(extra))
+
+    def __call__(self, text: str) -> str:
+        if not isinstance(text, str):
+            text = str(text)
+        for value in self.known:
+            if value in text:
+                text = text.replace(value, MASK)
+        if "://" in text:
+            text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
+        return _SIG.sub(r"\g<k>****", text) if "=" in text else text
+
+
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     """Replace known secret values, URL credentials and signature parameters with ****."""
-    if not isinstance(text, str):
-        text = str(text)
-    for value in _known_values(extra):
-        if value in text:
-            text = text.replace(value, MASK)
-    if "://" in text:
-        text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
-    return _SIG.sub(r"\g<k>****", text) if "=" in text else text
+    return Redactor(extra)(text)
 
 
 def redact_value(obj):

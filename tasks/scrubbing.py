@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.redact import redact
+from core.redact import Redactor
 
 _KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key",
               "access-key", "private_key", "private-key", "credential", "session_id", "sessionid", "sig")
@@ -113,6 +113,7 @@ class Scrubber:
         self._line_wise = defaults
         self._seen: dict[str, str] = {}
         self._lines: dict[str, str] = {}
+        self._redact = Redactor()
 
     def scrub(self, text: str | None) -> str | None:
         if not text:
@@ -130,7 +131,14 @@ class Scrubber:
                 text = _apply(DEFAULT_PATTERNS[:1], text)
             text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
                 else _apply(LINE_PATTERNS, text)
-        return redact(_apply(self._whole, text))
+        return self._redact(_apply(self._whole, text))
+
+    def refresh_secrets(self) -> None:
+        """Read the secret registry once per window (not once per text); forget cached texts when it changed."""
+        redactor = Redactor()
+        if redactor.known != self._redact.known:
+            self._seen.clear()
+        self._redact = redactor
 
     def _scrub_line(self, line: str) -> str:
         done = self._lines.get(line)
@@ -141,6 +149,7 @@ class Scrubber:
         return done
 
     def events(self, events: Iterator) -> Iterator:
+        self.refresh_secrets()
         for event in events:
             for name in FIELDS:
                 value = getattr(event, name)
@@ -154,11 +163,34 @@ def _apply(patterns: tuple[Pattern, ...], text: str) -> str:
     if not patterns:
         return text
     lower = text.lower()
+    entry = _GATES.get(id(patterns))
+    if entry is None or entry[0] is not patterns:
+        entry = _GATES[id(patterns)] = (patterns, _gate(patterns))
+    gate = entry[1]
+    if gate is not None and not gate(text, lower):
+        return text  # no probe hits: no pattern runs, nothing changes (the usual line)
     for p in patterns:
         if p.wanted(text, lower):
             text = p.regex.sub(p.replacement, text)
             lower = text.lower()
     return text
+
+
+_GATES: dict[int, tuple[tuple[Pattern, ...], Callable[[str, str], bool] | None]] = {}  # by identity: hashing
+# a tuple of patterns costs more than the gate saves
+
+
+def _gate(patterns: tuple[Pattern, ...]) -> Callable[[str, str], bool] | None:
+    """All the patterns' probes as one test (their words in one C-level pass): true when any probe hits.
+    None when a pattern has no probe (it always runs)."""
+    if any(p.probe is None for p in patterns):
+        return None
+    words = tuple(dict.fromkeys(w for p in patterns if isinstance(p.probe, tuple) for w in p.probe))
+    searches = tuple(p.probe.search for p in patterns if not isinstance(p.probe, tuple))
+
+    def gate(text: str, lower: str) -> bool:
+        return any(map(lower.__contains__, words)) or any(search(text) is not None for search in searches)
+    return gate
 
 
 def load_patterns(path: Path | None, *, defaults: bool = True) -> tuple[Pattern, ...]:

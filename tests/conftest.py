@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def pg_home() -> Path:
     from core.db.embedded import stop_embedded
 
     stop_embedded(path)
+    shutil.rmtree(path, ignore_errors=True)  # ~140 MB a session: never leave it in /tmp
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,22 @@ def test_decoder_takes_any_document(doc):
         GroupingEngine().group_event(result)
 
 
+_SEGMENT = st.sampled_from(["kubernetes", "pod", "name", "kubernetes.pod", "pod.name", "kubernetes.pod.name", "x"])
+_nested = st.recursive(st.one_of(st.none(), st.sampled_from(["v1", "v2", "v3"]), st.just([])),
+                       lambda inner: st.dictionaries(_SEGMENT, inner, min_size=1, max_size=4), max_leaves=16)
+
+
+@settings(max_examples=600, deadline=2000)
+@given(st.dictionaries(_SEGMENT, _nested, min_size=1, max_size=5),
+       st.sampled_from(["name", "pod.name", "kubernetes.pod.name", "a.b.c.d"]))
+def test_the_unrolled_field_getters_read_as_the_general_walk_does(doc, name):
+    """Dotted, nested and mixed keys, also conflicting ones ({"kubernetes.pod": ..} next to {"kubernetes": ..}):
+    the per-field getters (one to three segments unrolled) must find exactly what `get_field` finds."""
+    from tasks.source.documents import field_getter, get_field
+
+    assert field_getter(name)(doc) == get_field(doc, name)
+
+
 @BOUNDED
 @given(hostile, st.one_of(json_value, st.integers(-2**70, 2**70), st.floats(), st.just("2026-11-20T10:00:00Z")),
        st.one_of(st.none(), hostile))

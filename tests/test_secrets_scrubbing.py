@@ -197,3 +197,31 @@ def test_a_stack_trace_is_scrubbed_and_its_frames_come_from_the_cache():
         out = scrubber.scrub(f"java.lang.IllegalStateException: password=Leak-{n} refused\n{frames}")
         assert f"Leak-{n}" not in out and out.endswith(frames)
     assert len(scrubber._lines) == 50 + 8  # one first line per event, the frames once
+
+
+def test_asking_all_probes_at_once_changes_nothing():
+    """`_apply` first asks every pattern's probe in one pass and returns the text untouched when none hits: the
+    result must equal asking each pattern's probe in turn (the way a pattern decides to run), on seeded random
+    texts of secret-looking fragments and plain words."""
+    import random
+
+    from tasks.scrubbing import DEFAULT_PATTERNS, LINE_PATTERNS, _apply
+
+    def one_by_one(patterns, text):
+        lower = text.lower()
+        for p in patterns:
+            if p.wanted(text, lower):
+                text = p.regex.sub(p.replacement, text)
+                lower = text.lower()
+        return text
+
+    rng = random.Random(9)
+    words = [*_FRAGMENTS, "timeout", "order", "ORD-881", "ms", "PaymentService", "İ", "K", "1234", "5678"]
+    changed = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(1, 10)))
+        for patterns in (DEFAULT_PATTERNS, LINE_PATTERNS):
+            expected = one_by_one(patterns, text)
+            assert _apply(patterns, text) == expected, repr(text)
+            changed += expected != text
+    assert changed > 1000  # the texts do exercise the patterns

@@ -98,6 +98,16 @@ def test_every_document_read_exactly_once(slices):
         assert es.search_calls >= 200 // 7
 
 
+def test_a_page_with_a_lone_surrogate_is_read_not_failed():
+    """The client decodes pages with orjson, which refuses an escaped lone surrogate; Elasticsearch sends it.
+    The page must still be read (the text cleaned), not fail the window on every run."""
+    docs = [doc(1, message="Lone \ud83d half"), doc(2, message="fine"), doc(3, message=2**70)]
+    with FakeElasticsearch(docs) as es:
+        events, stats = read_all(ElasticsearchSource(es_settings(es.url)))
+    assert sorted(e.message for e in events) == sorted(["Lone \ufffd half", "fine", str(2**70)])
+    assert stats.bad_total == 0
+
+
 def test_429_and_503_are_retried():
     with FakeElasticsearch([doc(i) for i in range(20)]) as es:
         es.faults = ["429", "503"]

@@ -40,25 +40,29 @@ class GroupingEngine:
         self._fixed: dict[str, GroupResult] = {}  # problems named by fingerprint rules
         self._display: dict[str, str] = {}  # template -> what people read (display_template), per template
         self._shared: set[str] = set()  # masked traced keys whose trace-less shape was already shared
+        self.fresh_tokens: list[str] | None = None  # the masked tokens of the last message learn() had to mask
 
     # -- learning (online) ------------------------------------------------------------------------
     def learn(self, message: str) -> Cluster:
-        return self._learn(message, False)[0]
-
-    def _learn(self, message: str, want_key: bool = True) -> tuple[Cluster, str | None]:
-        """The message's cluster, and (if wanted) its masked key when the raw-message cache did not know it."""
+        """The message's cluster. When the raw-message cache did not know the message, its masked tokens are
+        left in `fresh_tokens` (None otherwise): a caller that needs the key does not mask twice."""
         cluster = self._cache.get(message)
         if cluster is not None:
             cluster.size += 1
-            return cluster, None
-        tokens = message_tokens(message)
+            self.fresh_tokens = None
+            return cluster
+        short = len(message) <= MAX_LINE
+        # message_tokens(message), its common case inline: this is the per-message path
+        tokens = (message.split() if short and not (_NEEDS_MASKING_ASCII if message.isascii() else
+                                                    _NEEDS_MASKING)(message) else None) or message_tokens(message)
         cluster = self.miner.add(tokens)
-        if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
+        if short:  # huge messages are rare and would crowd out the common ones
             self._cache[message] = cluster
             self._cache_bytes += len(message) + ENTRY_OVERHEAD
             if self._cache_bytes > CACHE_BYTES:
                 self._evict()
-        return cluster, " ".join(tokens) if want_key else None
+        self.fresh_tokens = tokens
+        return cluster
 
     def _evict(self) -> None:
         """The raw-message cache is bounded in bytes: the oldest entries go first."""
@@ -90,7 +94,8 @@ class GroupingEngine:
             cluster = self.learn(message)
         else:
             key = trace.key_message(message)
-            cluster, masked = self._learn(key)
+            cluster = self.learn(key)
+            masked = " ".join(self.fresh_tokens) if self.fresh_tokens is not None else None
             if masked is not None and masked not in self._shared:  # once per masked key, not per event
                 if len(self._shared) > 200_000:
                     self._shared.clear()

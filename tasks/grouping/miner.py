@@ -32,6 +32,7 @@ import hashlib
 from base64 import b32encode
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 
 WILDCARD = "<*>"
@@ -53,8 +54,10 @@ def _is_word(token: str) -> bool:
     return core.isalpha()
 
 
+@lru_cache(maxsize=65536)
 def _variable_candidate(token: str) -> bool:
-    """A token that may turn out to be a variable without digits: a word, a host or dotted name, a@b."""
+    """A token that may turn out to be a variable without digits: a word, a host or dotted name, a@b.
+    (Cached: the same words come back for every new template of a family.)"""
     return not is_param(token) and not token.startswith("at:") and any(c.isalpha() for c in token)
 
 
@@ -153,12 +156,15 @@ class TemplateMiner:
         return entry[1].get(entry[0](tokens)) if entry is not None else None
 
     def _unindex(self, bucket: _Bucket, cluster: Cluster) -> None:
-        entry = bucket.index.get(_layout(cluster.tokens))
+        layout = _layout(cluster.tokens)
+        entry = bucket.index.get(layout)
         if entry is not None:
             getter, table = entry
             constants = getter(cluster.tokens)
             if table.get(constants) is cluster:
                 del table[constants]
+                if not table:  # an empty layout would still cost every message of the bucket one lookup
+                    del bucket.index[layout]
 
     def _fitting(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
         """The template the message fits (all its constants equal): the most specific one, then the oldest."""
@@ -350,9 +356,11 @@ class TemplateMiner:
                     group = self._groups[shape] = SiblingGroup(tuple(varying))
                     if len(self._groups) > MAX_GROUPS:
                         self._groups.popitem(last=False)
+                # judged again only when it gained a member (the new template is in it after the first pair)
+                grew = other.problem_id not in group.members or cluster.problem_id not in group.members
                 group.members.setdefault(other.problem_id, other)
                 group.members[cluster.problem_id] = cluster
-                if self._evident(group):
+                if grew and self._evident(group):
                     del self._groups[shape]
                     return self._merge(bucket, group)
         return cluster
@@ -362,6 +370,8 @@ class TemplateMiner:
         of meaning. (`read`/`write`, `declined`/`approved` take a few values and keep repeating them; the
         share of messages whose value was new — the Good–Turing estimate that the next value will be new —
         stays low for them and near 1 for names.)"""
+        if len(group.members) < self.word_variable_after:
+            return False  # cheap first: most calls come while a group is still small
         members = [m for m in group.members.values() if m.problem_id in self.clusters]
         if len(members) < self.word_variable_after:
             return False

@@ -48,7 +48,7 @@ class ElasticsearchSource:
                 if s.ca_certs:
                     kwargs["ca_certs"] = s.ca_certs
             try:
-                self._client = Elasticsearch(s.url, **kwargs)
+                self._client = Elasticsearch(s.url, serializer=_lenient_orjson(), **kwargs)
             except ValueError as exc:  # the client's message may quote the URL, credentials included
                 raise ConfigError(f"ES_HOST {redact(s.url)} is not usable: {redact(str(exc))}") from None
         return self._client
@@ -207,6 +207,28 @@ class ElasticsearchSource:
         except Exception as exc:  # the PIT expires by itself after keep_alive
             log.warning("could not close the point in time (%s); it expires after %s", type(exc).__name__,
                         self.settings.keep_alive)
+
+
+def _lenient_orjson():
+    """The client's orjson serializer (pages decode about 3x faster than with the standard library), falling back
+    to the standard decoder for what orjson refuses but Elasticsearch sends: an escaped lone surrogate
+    (``"\\ud83d"``). One poisoned document must not fail its page (tasks.text cleans it)."""
+    import json
+
+    import orjson
+    from elasticsearch.serializer import JsonSerializer, OrjsonSerializer
+
+    class LenientOrjsonSerializer(OrjsonSerializer):
+        def loads(self, data: bytes) -> object:
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                try:
+                    return json.loads(data)
+                except (ValueError, RecursionError):
+                    return JsonSerializer().loads(data)  # the client's own SerializationError
+
+    return LenientOrjsonSerializer()
 
 
 def _short(exc: Exception) -> str:
