@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def run_child(spec: dict, env_extra: dict | None = None) -> tuple[dict, float]:
         stdout, stderr = out.read(), err.read()
     rss = usage.ru_maxrss / 1024
     subprocess.run([sys.executable, "-m", "ailog.cli", "db", "stop"], env=env, cwd=home, capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)  # its database: hundreds of MB a run
     lines = [line for line in stdout.decode().splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise SystemExit(f"child failed ({proc.returncode}):\n{stdout.decode()[-2000:]}\n{stderr.decode()[-4000:]}")

@@ -15,6 +15,8 @@ _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 def clean_text(text: str) -> str:
     """Replace NUL, control characters (tab, newline and carriage return stay) and lone surrogates."""
+    if text.isascii() and text.isprintable():  # the usual field (app, pod, host, level …): two C-level checks
+        return text
     return _UNSAFE.sub(REPLACEMENT, text) if _UNSAFE.search(text) else text
 
 

@@ -74,6 +74,15 @@ def test_decoder_takes_any_document(doc):
         GroupingEngine().group_event(result)
 
 
+@BOUNDED
+@given(st.one_of(any_text, st.text(st.characters(max_codepoint=0x7f), max_size=40)))
+def test_clean_text_replaces_exactly_what_its_pattern_names(text):
+    """The printable-ASCII shortcut must not let any unsafe character through, nor change a safe one."""
+    from tasks.text import _UNSAFE, REPLACEMENT, clean_text
+
+    assert clean_text(text) == _UNSAFE.sub(REPLACEMENT, text)
+
+
 _SEGMENT = st.sampled_from(["kubernetes", "pod", "name", "kubernetes.pod", "pod.name", "kubernetes.pod.name", "x"])
 _nested = st.recursive(st.one_of(st.none(), st.sampled_from(["v1", "v2", "v3"]), st.just([])),
                        lambda inner: st.dictionaries(_SEGMENT, inner, min_size=1, max_size=4), max_leaves=16)
