@@ -119,8 +119,9 @@ class GroupingEngine:
         (with error.type only, or as a `pkg.Type: message` line) belongs to the first problem that has the
         trace; if the trace-less shape came first, its problem becomes an alias of the traced one. Frames
         still split traced events thrown from different code."""
-        key = " ".join(mask_tokens(_first_line(frameless)))
-        owner = self.miner.lookup(key)
+        tokens = mask_tokens(_first_line(frameless))
+        key = " ".join(tokens)
+        owner = self.miner.route(tokens, key)
         if owner is None:
             self.miner.attach(key, self._current(cluster))
             return

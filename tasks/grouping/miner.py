@@ -417,9 +417,12 @@ class TemplateMiner:
 
     def lookup(self, key: str) -> Cluster | None:
         """The cluster a masked key is routed to without learning or similarity: remembered, or fitted."""
+        return self.route(key.split(), key)
+
+    def route(self, tokens: list[str], key: str) -> Cluster | None:
+        """`lookup` for a key already split into its tokens."""
         cluster = self.by_key.get(key)
         if cluster is None:
-            tokens = key.split()
             bucket = self.buckets.get(self._bucket_key(tokens))
             cluster = self._fitting(bucket, tokens) if bucket is not None else None
         return cluster
@@ -441,14 +444,12 @@ class TemplateMiner:
         return problem_id
 
     def match(self, tokens: list[str]) -> Cluster | None:
-        """The cluster a masked sequence belongs to, without learning."""
-        cluster = self.by_key.get(" ".join(tokens))
-        if cluster is not None:
-            return cluster
-        bucket = self.buckets.get(self._bucket_key(tokens))
-        if bucket is None:
-            return None
-        return self._fitting(bucket, tokens) or self._similar(bucket, tokens)
+        """The cluster a masked sequence belongs to, without learning: routed, else the most similar."""
+        cluster = self.route(tokens, " ".join(tokens))
+        if cluster is None:
+            bucket = self.buckets.get(self._bucket_key(tokens))
+            cluster = self._similar(bucket, tokens) if bucket is not None else None
+        return cluster
 
 
 def _rank(cluster: Cluster) -> tuple[int, int]:
