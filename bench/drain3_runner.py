@@ -17,12 +17,14 @@ if sys.argv[1] == "masks":
         MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
     ]
 config.profiling_enabled = False
-miner = TemplateMiner(config=config)
 lines = sys.stdin.read().split("\n")[:-1]
-start = time.perf_counter()
-for line in lines:
-    miner.add_log_message(line)
-learn = time.perf_counter() - start
+learn = float("inf")
+for _ in range(3):  # best of three fresh miners, as bench/grouping_bench.learn_seconds times ours
+    miner = TemplateMiner(config=config)
+    start = time.perf_counter()
+    for line in lines:
+        miner.add_log_message(line)
+    learn = min(learn, time.perf_counter() - start)
 ids = []
 for line in lines:
     cluster = miner.match(line, full_search_strategy="fallback")
