@@ -176,8 +176,9 @@ def _apply(patterns: tuple[Pattern, ...], text: str) -> str:
     return text
 
 
-_GATES: dict[int, tuple[tuple[Pattern, ...], Callable[[str, str], bool] | None]] = {}  # by identity: hashing
-# a tuple of patterns costs more than the gate saves
+# the gate of each pattern tuple, found by the tuple's identity (hashing a tuple of patterns per line would cost
+# more than the gate saves); the entry keeps its tuple alive, so an id is never reused for another one
+_GATES: dict[int, tuple[tuple[Pattern, ...], Callable[[str, str], bool] | None]] = {}
 
 
 def _gate(patterns: tuple[Pattern, ...]) -> Callable[[str, str], bool] | None:

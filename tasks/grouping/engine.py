@@ -51,12 +51,9 @@ class GroupingEngine:
             cluster.size += 1
             self.fresh_tokens = None
             return cluster
-        short = len(message) <= MAX_LINE
-        # message_tokens(message), its common case inline: this is the per-message path
-        tokens = (message.split() if short and not (_NEEDS_MASKING_ASCII if message.isascii() else
-                                                    _NEEDS_MASKING)(message) else None) or message_tokens(message)
+        tokens = message_tokens(message)
         cluster = self.miner.add(tokens)
-        if short:  # huge messages are rare and would crowd out the common ones
+        if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
             self._cache[message] = cluster
             self._cache_bytes += len(message) + ENTRY_OVERHEAD
             if self._cache_bytes > CACHE_BYTES:
