@@ -128,6 +128,23 @@ def test_deep_nesting_is_a_counted_bad_document():
     assert dict(stats.bad_documents) == {"wrong_type_message": 1}
 
 
+def test_a_line_nested_too_deeply_for_any_json_reader_is_a_counted_bad_document(tmp_path):
+    """orjson refuses nesting beyond 1,024 levels and Python's reader, tried next (for lone surrogates), runs out
+    of stack: the line is counted as not_json and its window goes on."""
+    from tasks.models import Window
+    from tasks.source.files import FileSource
+
+    deep = '{"@timestamp": "2026-11-20T10:00:01Z", "message": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    fine = '{"@timestamp": "2026-11-20T10:00:02Z", "message": "fine"}'
+    path = tmp_path / "deep.ndjson"
+    path.write_text(f"{deep}\n{fine}\n")
+    stats = SourceStats()
+    window = Window(datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 10, 15, tzinfo=UTC))
+    events = list(FileSource([path], FIELDS).read_window(window, stats))
+    assert [e.message for e in events] == ["fine"]
+    assert dict(stats.bad_documents) == {"not_json": 1}
+
+
 def test_numbers_in_text_fields_are_text():
     stats = SourceStats()
     result = to_event({"@timestamp": "2026-11-20T10:00:00Z", "message": 404, "service": {"name": 7}}, FIELDS, stats)

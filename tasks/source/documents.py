@@ -6,11 +6,14 @@ Field names come from configuration (ECS by default); both nested (`{"log": {"le
 
 from __future__ import annotations
 
+import json
 import reprlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from tasks.models import LogEvent, SourceStats
 from tasks.text import clean_text, truncate
@@ -21,6 +24,19 @@ MAX_FIELD_CHARS = 1_000  # app, pod, host, version …
 OPTIONAL = ("level", "app", "namespace", "pod", "host", "version", "error_type", "stack_trace", "trace_id")
 _PREVIEW = reprlib.Repr()  # bounded depth and size: deeply nested values cannot blow the stack
 _PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxdict, _PREVIEW.maxlist = 3, 160, 160, 6, 6
+
+
+def parse_json(data: bytes | str) -> Any:
+    """One JSON document, as both sources read it: orjson, and Python's reader for what orjson refuses but
+    producers and Elasticsearch send — an escaped lone surrogate (`"\\ud83d"`), replaced later (tasks.text).
+    Raises ValueError when neither can read it, nesting too deep for Python's reader included."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def get_field(doc: dict, name: str) -> Any:

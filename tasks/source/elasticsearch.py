@@ -15,7 +15,7 @@ from blocks.settings import ElasticsearchSettings
 from core.errors import AilogError, ConfigError
 from core.redact import redact
 from tasks.models import LogEvent, SourceStats, Window, iso_z
-from tasks.source.documents import to_event
+from tasks.source.documents import parse_json, to_event
 
 log = logging.getLogger("ailog.source.elasticsearch")
 FILTER_PATH = ["pit_id", "_shards.failed", "_shards.failures", "timed_out", "hits.hits._source", "hits.hits.sort"]
@@ -210,23 +210,17 @@ class ElasticsearchSource:
 
 
 def _lenient_orjson():
-    """The client's orjson serializer (pages decode about 3x faster than with the standard library), falling back
-    to the standard decoder for what orjson refuses but Elasticsearch sends: an escaped lone surrogate
-    (``"\\ud83d"``). One poisoned document must not fail its page (tasks.text cleans it)."""
-    import json
-
-    import orjson
-    from elasticsearch.serializer import JsonSerializer, OrjsonSerializer
+    """The client's orjson serializer (pages decode about 3x faster than with the standard library), reading what
+    orjson refuses the way the sources do (`documents.parse_json`): one poisoned document must not fail its page."""
+    from elastic_transport import SerializationError
+    from elasticsearch.serializer import OrjsonSerializer
 
     class LenientOrjsonSerializer(OrjsonSerializer):
         def loads(self, data: bytes) -> object:
             try:
-                return orjson.loads(data)
-            except orjson.JSONDecodeError:
-                try:
-                    return json.loads(data)
-                except (ValueError, RecursionError):
-                    return JsonSerializer().loads(data)  # the client's own SerializationError
+                return parse_json(data)
+            except ValueError as exc:
+                raise SerializationError(f"Unable to deserialize as JSON: {exc}") from None
 
     return LenientOrjsonSerializer()
 

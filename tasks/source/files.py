@@ -24,7 +24,7 @@ import orjson
 
 from core.errors import AilogError
 from tasks.models import LogEvent, SourceStats, Window
-from tasks.source.documents import get_field, parse_timestamp, to_event
+from tasks.source.documents import get_field, parse_json, parse_timestamp, to_event
 
 BUCKET = timedelta(minutes=1)
 
@@ -165,29 +165,16 @@ def _coalesce(ranges: list[tuple[int, int, int]]) -> Iterator[tuple[int, int, in
 
 def _decode(raw: bytes, fields: dict[str, str], stats: SourceStats) -> LogEvent | None:
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        doc = parse_json(raw)
+    except ValueError:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             stats.reject("invalid_utf8", raw[:200].decode("utf-8", "replace"))
             return None
-        doc = _lenient_json(text)
-        if doc is None:
-            stats.reject("not_json", text[:200])
-            return None
-    return to_event(doc, fields, stats)
-
-
-def _lenient_json(text: str):
-    """orjson refuses an escaped lone surrogate (`"\\ud83d"`), which the Elasticsearch client (and Python's json)
-    decode; the decoder then replaces it (tasks.text). Reading it the same way keeps both sources alike."""
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
+        stats.reject("not_json", text[:200])
         return None
+    return to_event(doc, fields, stats)
 
 
 def _leading_timestamp(raw: bytes) -> datetime | None:
