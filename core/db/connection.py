@@ -92,6 +92,7 @@ class Database:
         user_var, pw_var = ("DB_DDL_USER", "DB_DDL_PASSWORD") if ddl and self.settings.ddl_user else ("DB_USER", "DB_PASSWORD")
         where = f"{params['host']}:{params['port']}/{params['dbname']}"
         low = reason.lower()
+        settings_wrong = True
         if "password" in low or "authentication" in low:
             hint = f"check {user_var} and {pw_var}"
         elif "does not exist" in low and "database" in low:
@@ -99,9 +100,8 @@ class Database:
         elif "role" in low and "does not exist" in low:
             hint = f"check {user_var}"
         else:
-            hint = "check DB_HOST and DB_PORT, and that the server is running and reachable"
-        return (f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}",
-                not hint.startswith("check DB_HOST"))
+            hint, settings_wrong = "check DB_HOST and DB_PORT, and that the server is running and reachable", False
+        return f"cannot connect to PostgreSQL at {where} as {params['user']}: {reason} — {hint}", settings_wrong
 
 
 def open_database(settings) -> Database:
