@@ -135,7 +135,7 @@ class TemplateMiner:
     @staticmethod
     def _bucket_key(tokens: list[str]) -> tuple:
         first = tokens[0] if tokens else WILDCARD
-        return (len(tokens), WILDCARD if len(first) > 2 and first[0] == "<" and first[-1] == ">" else first)
+        return (len(tokens), WILDCARD if is_param(first) else first)
 
     def _index(self, bucket: _Bucket, cluster: Cluster) -> bool:
         """Index a cluster by its constant tokens; False when the bucket has no room for another layout."""
