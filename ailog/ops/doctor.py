@@ -34,6 +34,10 @@ def run_checks(settings: Settings) -> list[Check]:
         current, latest = schema_version(db), available_migrations()[-1].version
         if current != latest:
             raise RuntimeError(f"schema at {current or 'none'}, this release needs {latest}: run `ailog db migrate`")
+        with db.connect() as conn:  # the registry refresh stages its rows in a temporary table
+            if not conn.execute("SELECT has_database_privilege(current_database(), 'TEMPORARY')").fetchone()[0]:
+                raise RuntimeError(f"{db.settings.user} may not create temporary tables: GRANT TEMPORARY ON DATABASE"
+                                   f" {db.settings.name} TO {db.settings.user} (PostgreSQL grants it to all by default)")
         return f"reachable, schema {current}" + (" (embedded)" if db.is_embedded else "")
 
     checks.append(_run("PostgreSQL", database))

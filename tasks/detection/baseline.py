@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
+from operator import mul
 
 SLOT = timedelta(minutes=15)
 MIN_RATE = 0.05  # events per window: the floor for never/rarely seen problems
@@ -30,33 +32,34 @@ class Baseline:
         return (observed - mu) / math.sqrt(var)
 
 
-def winsorize(values: list[float], upper: float = 0.9) -> list[float]:
-    """Values above the `upper` quantile are set to it: an incident that slipped past the peak exclusion
-    cannot inflate a baseline, while the skew of ordinary counts is kept (dropping the top would bias low)."""
-    if len(values) < 5:
-        return list(values)
-    ordered = sorted(values)
-    cap = ordered[min(len(ordered) - 1, int(len(ordered) * upper))]
-    return [min(v, cap) for v in values]
+def winsorized_sums(ordered: list[int], upper: float) -> tuple[int, int]:
+    """Sum and sum of squares of ``ordered`` (ascending) with the values above its ``upper`` quantile set to it:
+    an incident that slipped past the peak exclusion cannot inflate a baseline, while the skew of ordinary
+    counts is kept (dropping the top would bias low). Fewer than five values are kept as they are.
+    From the sorted values, so one sort serves every statistic of a series."""
+    n = len(ordered)
+    i = n - 1 if n < 5 else min(n - 1, int(n * upper))
+    kept, capped = ordered[:i + 1], n - 1 - i
+    cap = ordered[i] if n else 0
+    return sum(kept) + cap * capped, sum(map(mul, kept, kept)) + cap * cap * capped
 
 
-def trimmed_mean(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    kept = winsorize(values)
-    return sum(kept) / len(kept)
+def trimmed_mean(ordered: list[int]) -> float:
+    """The winsorized mean of ascending values (0 for none)."""
+    return winsorized_sums(ordered, 0.9)[0] / len(ordered) if ordered else 0.0
 
 
-def estimate_dispersion(values: list[float]) -> float:
-    """Method-of-moments φ (var = μ + φμ²) of the winsorized series, clamped to a sane range; error counts are
-    over-dispersed, so the floor is well above Poisson."""
-    if len(values) < 8:
+def estimate_dispersion(ordered: list[int]) -> float:
+    """Method-of-moments φ (var = μ + φμ²) of the winsorized ascending values, clamped to a sane range; error
+    counts are over-dispersed, so the floor is well above Poisson."""
+    n = len(ordered)
+    if n < 8:
         return 0.5
-    kept = winsorize(values, 0.98)
-    mu = sum(kept) / len(kept)
+    total, squares = winsorized_sums(ordered, 0.98)
+    mu = total / n
     if mu <= 0:
         return 0.5
-    var = sum((v - mu) ** 2 for v in kept) / (len(kept) - 1)
+    var = (n * squares - total * total) / (n * (n - 1))  # counts are integers: one rounding, no cancellation
     return min(max((var - mu) / (mu * mu), 0.25), 2.0)
 
 
@@ -71,7 +74,7 @@ def level_shift(processed: list[datetime], series: dict[datetime, int], usual: B
     recent = processed[-LEVEL_SHIFT_WINDOWS:]
     if len(recent) < LEVEL_SHIFT_WINDOWS:
         return None
-    values = sorted(series.get(w, 0) for w in recent)
+    values = sorted(map(series.get, recent, repeat(0)))
     if values[LEVEL_SHIFT_WINDOWS // 4] < LEVEL_SHIFT_FACTOR * usual.expected:  # nine in twelve windows high
         return None
     return Baseline(expected=max(trimmed_mean(values), MIN_RATE), dispersion=estimate_dispersion(values),
@@ -117,18 +120,18 @@ def compute_baseline(window_start: datetime, processed: list[datetime], series: 
         return None
     days_back = (window_start - usable[0]).days
     get = series.get
-    same_slot = [get(w, 0) for w in slot_windows]
-    weekday = [get(w, 0) for w in weekday_windows]
-    recent = [series.get(w, 0) for w in usable[-96 * 2:]]  # the last two days (history.RECENT_DAYS)
-    dispersion = estimate_dispersion(recent)
-    if days_back >= min_days and len(same_slot) >= 3 * min_days:
-        expected = trimmed_mean(same_slot[-3 * 14:])
-        if days_back >= 21 and len(weekday) >= 9:
-            expected = max(expected, trimmed_mean(weekday[-9:]))
+    recent = list(map(get, usable[-96 * 2:], repeat(0)))  # the last two days (history.RECENT_DAYS)
+    ordered_recent = sorted(recent)
+    dispersion = estimate_dispersion(ordered_recent)
+    if days_back >= min_days and len(slot_windows) >= 3 * min_days:
+        expected = trimmed_mean(sorted(map(get, slot_windows[-3 * 14:], repeat(0))))
+        if days_back >= 21 and len(weekday_windows) >= 9:
+            expected = max(expected, trimmed_mean(sorted(map(get, weekday_windows[-9:], repeat(0)))))
         # a level shift in the last day (e.g. a new release that logs more) lifts the floor
-        expected = max(expected, 0.5 * trimmed_mean(recent[-96:]))
-        usual = Baseline(expected=max(expected, MIN_RATE), dispersion=dispersion, samples=len(same_slot), seasonal=True)
+        expected = max(expected, 0.5 * trimmed_mean(sorted(recent[-96:])))
+        usual = Baseline(expected=max(expected, MIN_RATE), dispersion=dispersion, samples=len(slot_windows),
+                         seasonal=True)
     else:
-        usual = Baseline(expected=max(trimmed_mean(recent), MIN_RATE), dispersion=dispersion, samples=len(recent),
-                         seasonal=False)
+        usual = Baseline(expected=max(trimmed_mean(ordered_recent), MIN_RATE), dispersion=dispersion,
+                         samples=len(recent), seasonal=False)
     return level_shift(processed, series, usual) or usual

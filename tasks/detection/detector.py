@@ -72,7 +72,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     reported_before = set(conn.execute(
         "SELECT problem_id, app FROM peaks WHERE window_start = %s AND kind IN ('spike', 'burst')",
         (window.start - (window.end - window.start),)).fetchall())
-    serious_text = dict(conn.execute(
+    stored_templates = dict(conn.execute(
         "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)",
         (sorted({p for p, _ in pairs}),)).fetchall())
     for key in pairs:
@@ -101,7 +101,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         elif burst is not None and burst.count >= 0.6 * count:
             found = burst  # concentrated in a few minutes: a burst, not a window-long rise
         if found is None:
-            found = _serious(problem_id, app, window, count, baseline, rules, data, serious_text, serious_minimum)
+            found = _serious(problem_id, app, window, count, baseline, rules, data, stored_templates, serious_minimum)
         if found is not None:
             candidates.append(found)
         elif count >= WEAK_MIN_COUNT and count >= rules.t("spike_min_ratio") * baseline.expected:
@@ -112,8 +112,8 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
 
     muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s)",
                                         (sorted(problems_seen_now),))}
-    templates = {pid: display_template(t) for pid, t in conn.execute(
-        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (sorted(problems_seen_now),))}
+    templates = {pid: display_template(stored_templates[pid]) for pid in {c.problem_id for c in candidates}
+                 if pid in stored_templates}  # what peaks and alerts show: only the candidates' are needed
     first_seen = dict(conn.execute("SELECT problem_id, first_seen FROM problems WHERE problem_id = ANY(%s)",
                                    (sorted(problems_seen_now),)).fetchall())
     known = load_known(conn, pairs)
@@ -154,14 +154,17 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
 def _serious(problem_id: str, app: str, window: Window, count: int, baseline, rules: DetectionRules, data,
              templates: dict, minimums: dict[str, int | None]) -> Candidate | None:
     """Always-serious errors (per the severity rules) are peaks from a few events above their usual level.
-    The rules look at the problem's text, the same for all its applications: matched once per problem."""
+    The rules look at the problem's text, the same for all its applications: matched once per problem, and
+    only for counts clearly above usual (the numbers are cheaper than the rules' patterns)."""
+    if count < rules.t("spike_min_ratio") * baseline.expected:
+        return None
+    if baseline.z_score(count) < rules.t("spike_min_z"):  # a few serious errors, but clearly above usual
+        return None
     if problem_id not in minimums:
         text = f"{templates.get(problem_id, '')}\n{data.samples.get(problem_id, '')}"
         minimums[problem_id] = rules.serious_min_count(data.error_types.get(problem_id), text)
     minimum = minimums[problem_id]
-    if minimum is None or count < minimum or count < rules.t("spike_min_ratio") * baseline.expected:
-        return None
-    if baseline.z_score(count) < rules.t("spike_min_z"):  # a few serious errors, but clearly above usual
+    if minimum is None or count < minimum:
         return None
     return Candidate(problem_id, app, "spike", window.start, window.end, count, baseline.expected,
                      baseline.z_score(count), [f"{count} always-serious errors vs {baseline.expected:.1f} expected"])

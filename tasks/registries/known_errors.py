@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
-from orjson import dumps
 
-from core.errors import AilogError
+from core.errors import AilogError, ConfigError
 from tasks.grouping.engine import display_template
 from tasks.grouping.folding import fold_aliases
+from tasks.store.copy_text import line, write_lines
 
 SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
 
@@ -42,23 +42,34 @@ _PROBLEM_STATE = (
     " WHERE t.problem_id = ANY(%s) AND t.windows > 0")
 
 
-# Every refreshed row in one statement (columns as arrays; apps as JSON text, arrays of unequal length cannot
-# be unnested): one round trip per window instead of one per problem.
+# Every refreshed row in one statement, from a temporary table filled by COPY (text lines formatted in Python):
+# one round trip per window instead of one per problem, and several times cheaper than array parameters.
+_COLUMNS = ("problem_id, template, error_type, apps, first_seen, last_seen, count_total, status, severity,"
+            " sample_message, sample_trace_id")
+_STAGE = ("CREATE TEMPORARY TABLE problem_refresh (problem_id text, template text, error_type text, apps text[],"
+          " first_seen timestamptz, last_seen timestamptz, count_total bigint, status text, severity text,"
+          " sample_message text, sample_trace_id text) ON COMMIT DROP")
 _UPSERT = (
-    "INSERT INTO problems (problem_id, template, error_type, apps, first_seen, last_seen, count_total, status,"
-    " severity, sample_message, sample_trace_id)"
-    " SELECT u.problem_id, u.template, u.error_type,"
-    " ARRAY(SELECT a.value FROM jsonb_array_elements_text(u.apps::jsonb) WITH ORDINALITY a(value, n) ORDER BY a.n),"
-    " u.first_seen, u.last_seen, u.count_total, u.status, u.severity, u.sample_message, u.sample_trace_id"
-    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[],"
-    " %s::text[], %s::text[], %s::text[], %s::text[]) AS u(problem_id, template, error_type, apps, first_seen,"
-    " last_seen, count_total, status, severity, sample_message, sample_trace_id)"
+    f"INSERT INTO problems ({_COLUMNS}) SELECT {_COLUMNS} FROM problem_refresh"  # noqa: S608 - fixed names
     " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
     " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
     " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
     " count_total = problems.count_pruned + EXCLUDED.count_total, status = EXCLUDED.status,"
     " severity = EXCLUDED.severity, sample_message = EXCLUDED.sample_message,"
     " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()")
+
+
+def _upsert(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    """Write the refreshed rows (the temporary table lives only inside this call)."""
+    try:
+        conn.execute(_STAGE)
+    except psycopg.errors.InsufficientPrivilege:
+        raise ConfigError("the database user may not create temporary tables, which the registry refresh needs:"
+                          " GRANT TEMPORARY ON DATABASE <name> TO <user> (PostgreSQL's default)") from None
+    with conn.cursor() as cur, cur.copy(f"COPY problem_refresh ({_COLUMNS}) FROM STDIN") as cp:
+        write_lines(cp, map(line, rows))
+    conn.execute(_UPSERT)
+    conn.execute("DROP TABLE problem_refresh")
 
 
 @dataclass
@@ -91,8 +102,10 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
     severities = {r[0]: r[1] for r in conn.execute(
         f"SELECT DISTINCT ON (problem_id) problem_id, severity FROM peaks WHERE problem_id = ANY(%s)"  # noqa: S608
         f" AND start_ts >= %s ORDER BY problem_id, {SEVERITY_ORDER} DESC", (ids, now - timedelta(days=1)))}
+    untold = [pid for pid in ids if not templates.get(pid)]  # the window's own templates are the newest
     stored_templates = dict(conn.execute(
-        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (ids,)).fetchall())
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (untold,)).fetchall()
+    ) if untold else {}
     rows = []
     for pid in ids:
         if pid not in stats:
@@ -101,14 +114,14 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
         sample, trace, error_type = samples.get(pid, (None, None, None))
         status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
         template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
-        rows.append((pid, template, error_type, dumps(sorted(apps)).decode(), first, last,
+        rows.append((pid, template, error_type, sorted(apps), first, last,
                      total, status, severities.get(pid), sample, trace))
         if pid in existing:
             change.updated += 1
         else:
             change.new += 1
     if rows:
-        conn.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
+        _upsert(conn, rows)
     gone = [pid for pid in ids if pid in existing and pid not in stats]
     if gone:  # no stored window holds it any more (a re-run moved its events): only its pruned events remain
         conn.execute("UPDATE problems SET count_total = count_pruned, updated_at = now() WHERE problem_id = ANY(%s)"

@@ -11,6 +11,7 @@ from orjson import dumps
 
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
+from tasks.store.copy_text import clean, line, text, write_lines
 
 WINDOW_TABLES = ("window_counts", "window_totals", "window_dimensions", "window_problem_samples")
 
@@ -35,23 +36,25 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     before = {r[0] for r in conn.execute(
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
+    # every (window, problem, app) prefix and every minute formatted once, not once per row
+    pairs = {(p, a) for p, a, _ in counts.minutes} | {(p, a) for p, a, _, _ in counts.dimensions}
+    heads = {pair: f"{stamp}\t{text(pair[0])}\t{text(pair[1])}\t" for pair in pairs}
+    clock = {m: m.isoformat() for m in {m for _, _, m in counts.minutes}}
     with conn.cursor() as cur:
-        with cur.copy("COPY window_counts (window_start, minute, problem_id, app, count) FROM STDIN") as cp:
-            _write_lines(cp, (f"{stamp}\t{minute.isoformat()}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
-                              for (problem_id, app, minute), n in sorted(counts.minutes.items())))
+        with cur.copy("COPY window_counts (window_start, problem_id, app, minute, count) FROM STDIN") as cp:
+            write_lines(cp, [f"{heads[(p, a)]}{clock[m]}\t{n}\n" for (p, a, m), n in sorted(counts.minutes.items())])
         with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
-            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{n}\n"
-                              for (problem_id, app), n in sorted(counts.per_problem_app().items())))
+            write_lines(cp, [f"{heads[pair]}{n}\n" for pair, n in sorted(counts.per_problem_app().items())])
         with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
-            _write_lines(cp, (f"{stamp}\t{_text(problem_id)}\t{_text(app)}\t{_text(dim)}\t{_text(_clean(value))}\t{n}\n"
-                              for (problem_id, app, dim, value), n in sorted(counts.dimensions.items())))
+            write_lines(cp, [f"{heads[(p, a)]}{text(dim)}\t{text(clean(value))}\t{n}\n"
+                             for (p, a, dim, value), n in sorted(counts.dimensions.items())])
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
                       " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
-            for problem_id, s in sorted(counts.samples.items()):
-                cp.write_row((start, problem_id, s.first_ts, s.last_ts, _clean(s.sample_message),
-                              _clean(s.sample_trace_id), _clean(s.error_type), totals[problem_id],
-                              sorted(apps[problem_id]), _clean(counts.templates.get(problem_id))))
+            write_lines(cp, (line((stamp, problem_id, s.first_ts, s.last_ts, s.sample_message, s.sample_trace_id,
+                                   s.error_type, totals[problem_id], sorted(apps[problem_id]),
+                                   counts.templates.get(problem_id)))
+                              for problem_id, s in sorted(counts.samples.items())))
     conn.execute(
         "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
         " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
@@ -62,34 +65,6 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
          len(counts.samples), counts.data_hash(), run_id),
     )
     return before
-
-
-def _write_lines(cp, lines, batch: int = 4096) -> None:
-    """COPY text rows built as strings and sent in batches: one Python call per batch, not per row (the
-    per-row `write_row` adaptation was a third of a window's store time)."""
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) >= batch:
-            cp.write("".join(chunk))
-            chunk.clear()
-    if chunk:
-        cp.write("".join(chunk))
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text(value: str) -> str:
-    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_ESCAPES)
-    return value
-
-
-def _clean(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL bytes; log lines sometimes do."""
-    return value.replace("\x00", "\ufffd") if value else value
 
 
 def stored_problems(conn: psycopg.Connection, window: Window) -> dict[str, str | None]:

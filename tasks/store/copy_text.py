@@ -1,0 +1,66 @@
+"""Rows in COPY's text format, built as strings and sent in batches.
+
+psycopg's per-row `write_row` and its array parameters adapt every value in Python; for the thousands of rows a
+window writes, formatting the text lines directly is several times cheaper (the format is small and fixed:
+tab-separated, backslash escapes, ``\\N`` for NULL, ``{"a","b"}`` for arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+NULL = "\\N"
+
+
+def write_lines(cp, lines: Iterable[str], batch: int = 4096) -> None:
+    """Send COPY text lines in batches: one Python call per batch, not per row (the per-row `write_row`
+    adaptation was a third of a window's store time)."""
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= batch:
+            cp.write("".join(chunk))
+            chunk.clear()
+    if chunk:
+        cp.write("".join(chunk))
+
+
+def text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:  # str.translate is 10x slower here
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def clean(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL bytes; log lines sometimes do."""
+    return value.replace("\x00", "\ufffd") if value else value
+
+
+Value = str | int | datetime | list[str] | None
+
+
+def field(value: Value) -> str:
+    """One column value: NULL, text (NUL replaced), a timestamp (ISO 8601 with its offset), a list of texts
+    (text[]) or a number."""
+    if value is None:
+        return NULL
+    if isinstance(value, str):
+        return text(clean(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return array(value)
+    return str(value)
+
+
+def array(values: Iterable[str]) -> str:
+    """A text[] value: every element quoted (so commas, braces, spaces and the word NULL stay text)."""
+    quoted = ('"' + clean(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return text("{" + ",".join(quoted) + "}")
+
+
+def line(values: Iterable[Value]) -> str:
+    """One row: its values formatted by `field`, tab-separated, newline-terminated."""
+    return "\t".join(map(field, values)) + "\n"
