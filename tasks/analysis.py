@@ -139,19 +139,24 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
 
     ``judge=False`` stores the window's counts only (a fanned-out backfill's child); `judge_stored_window`
     then runs detection, registries and alerts on it later, in time order."""
-    from tasks.grouping import save_engine
+    from tasks.grouping.store import restore_pending, take_pending, write_pending
 
     counts, stats = read_and_count(ctx, window)
     started = time.perf_counter()
     times = ctx.times
-    with ctx.transaction() as conn:
-        with times.stage("store"):
-            lock_window(conn, window)
-            save_engine(conn, ctx.engine)
-            dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
-        verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
-                         watermark) if judge else None
-        commit_started = time.perf_counter()
+    pending = take_pending(ctx.engine)  # what grouping learned: written with the window's rows
+    try:
+        with ctx.transaction() as conn:
+            with times.stage("store"):
+                lock_window(conn, window)
+                write_pending(conn, ctx.engine, pending)
+                dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
+            verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
+                             watermark) if judge else None
+            commit_started = time.perf_counter()
+    except BaseException:
+        restore_pending(ctx.engine, pending)  # rolled back: the retry (messages now cached as known) writes them
+        raise
     times["commit"] += time.perf_counter() - commit_started
     if stats.bad_total:
         log.warning("window %s: %d bad document(s) skipped: %s", window.label, stats.bad_total,

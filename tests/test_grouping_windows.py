@@ -9,6 +9,8 @@ import string
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from blocks.settings import ElasticsearchSettings
 from tasks.models import Window
 from tests.test_flows_end_to_end import env  # noqa: F401 (the same environment: real DB, local fakes)
@@ -162,3 +164,37 @@ def analyse_decoded(db, docs: list, window):
     settings = load_settings(use_blocks=False)
     ctx = prepare_context(settings, db, DecodedSource(docs), "test-run", dry_run=False)
     return analyse_window(ctx, window, mode="backfill")
+
+
+def test_a_window_whose_transaction_failed_keeps_its_new_templates_for_the_retry(db, monkeypatch):
+    """The engine learns in memory, the template store is written in the window's transaction: when that
+    transaction fails after the write (here: detection), the retry must write the templates again — its
+    messages now come from the engine's cache as known, and without the rollback being undone in memory the
+    store would lose them (the next run would not know those problems' templates)."""
+    import tasks.analysis as analysis
+    from blocks.settings import load_settings
+    from tasks.analysis import analyse_window, prepare_context
+
+    window = Window(T0 + timedelta(hours=3), T0 + timedelta(hours=3, minutes=15))
+    docs = [{"@timestamp": (window.start + timedelta(seconds=i)).isoformat(), "message": text,
+             "log": {"level": "ERROR"}, "kubernetes": {"container": {"name": "api"}}}
+            for i, text in enumerate(["Payment gateway refused card for order 4411",
+                                      "Ledger lock wait exceeded on account 77",
+                                      "Session store unavailable, retrying in 5 s"])]
+    ctx = prepare_context(load_settings(use_blocks=False), db, DecodedSource(docs), "test-run", dry_run=False)
+    judge = analysis._judge
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("connection lost during detection")
+
+    monkeypatch.setattr(analysis, "_judge", failing)
+    with pytest.raises(RuntimeError):
+        analyse_window(ctx, window, mode="backfill")
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM grouping_templates").fetchone()[0] == 0  # rolled back
+    monkeypatch.setattr(analysis, "_judge", judge)
+    analyse_window(ctx, window, mode="backfill")  # the task's retry, same context
+    with db.connect() as conn:
+        stored = {r[0] for r in conn.execute("SELECT problem_id FROM window_problem_samples")}
+        known = {r[0] for r in conn.execute("SELECT problem_id FROM grouping_templates")}
+    assert len(stored) == 3 and stored <= known

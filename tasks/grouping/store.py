@@ -11,10 +11,12 @@ writer wins (ON CONFLICT DO NOTHING), so concurrent pods converge on one mapping
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import psycopg
 
 from tasks.grouping.engine import GroupingEngine
+from tasks.grouping.miner import Cluster
 from tasks.grouping.rules import FingerprintRules
 
 log = logging.getLogger("ailog.grouping.store")
@@ -31,15 +33,46 @@ def load_engine(conn: psycopg.Connection, rules: FingerprintRules | None = None)
     return engine
 
 
-def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
-    """Write new keys, generalised templates and aliases in the caller's transaction; returns rows written.
-    Only what changed since the last save is visited (the miner keeps the lists), not every stored key."""
+@dataclass
+class PendingTemplates:
+    """What the engine learned since its last save: new keys, new aliases, generalised templates."""
+
+    keys: list[str]
+    aliases: list[str]
+    changed: list[Cluster]
+
+
+def take_pending(engine: GroupingEngine) -> PendingTemplates:
+    """Take the changes out of the engine (the miner keeps the lists), so a save visits only those, not every
+    stored key. Give them back with `restore_pending` when the transaction that wrote them rolls back."""
+    miner = engine.miner
+    pending = PendingTemplates(list(dict.fromkeys(miner.fresh_keys)), list(dict.fromkeys(miner.fresh_aliases)),
+                               [c for c in miner.clusters.values() if c.changed])
+    miner.fresh_keys.clear()
+    miner.fresh_aliases.clear()
+    for c in pending.changed:
+        c.changed = False
+    return pending
+
+
+def restore_pending(engine: GroupingEngine, pending: PendingTemplates) -> None:
+    """The write of ``pending`` was rolled back: the engine still knows them, the store does not, so the
+    next save (a retry of the window) writes them again."""
+    miner = engine.miner
+    miner.fresh_keys[:0] = pending.keys
+    miner.fresh_aliases[:0] = pending.aliases
+    for c in pending.changed:
+        c.changed = True
+
+
+def write_pending(conn: psycopg.Connection, engine: GroupingEngine, pending: PendingTemplates) -> int:
+    """Write new keys, aliases and generalised templates in the caller's transaction; returns rows written."""
     miner = engine.miner
     new_rows = []
-    for key in dict.fromkeys(miner.fresh_keys):
+    for key in pending.keys:
         cluster = miner.by_key[key]
         new_rows.append((key, cluster.problem_id, cluster.template, len(cluster.tokens)))
-    new_aliases = [(a, miner.resolve(a)) for a in dict.fromkeys(miner.fresh_aliases)]
+    new_aliases = [(a, miner.resolve(a)) for a in pending.aliases]
     written = 0
     with conn.cursor() as cur:
         if new_rows:
@@ -53,13 +86,13 @@ def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
                             [(target, alias) for alias, target in new_aliases])
             written += len(new_aliases)
         # after the aliases: the rows just moved to a survivor take its (generalised) template too
-        changed = [c for c in miner.clusters.values() if c.changed]
-        if changed:
+        if pending.changed:
             cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
-                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in changed])
-            written += len(changed)
-    for c in changed:
-        c.changed = False
-    miner.fresh_keys.clear()
-    miner.fresh_aliases.clear()
+                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in pending.changed])
+            written += len(pending.changed)
     return written
+
+
+def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
+    """Write what the engine learned since its last save in the caller's transaction; returns rows written."""
+    return write_pending(conn, engine, take_pending(engine))
