@@ -24,8 +24,11 @@ from pathlib import Path
 from core.errors import ConfigError
 from core.redact import Redactor
 
+# the key-value pattern's probe: every spelling its alternation (_SECRET_KEYS) accepts, lower-cased, or a word
+# inside it ("client_secret" holds "secret"); a spelling missing here is a secret left in the logs
 _KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key",
-              "access-key", "private_key", "private-key", "credential", "session_id", "sessionid", "sig")
+              "access-key", "accesskey", "private_key", "private-key", "privatekey", "credential", "session_id",
+              "session-id", "sessionid", "sig")
 _IBAN_COUNTRIES = frozenset(
     "AD AE AL AT AZ BA BE BG BH BR BY CH CR CY CZ DE DK DO EE EG ES FI FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO "
     "KW KZ LB LC LI LT LU LV LY MC MD ME MK MR MT MU NL NO PK PL PS PT QA RO RS SA SC SD SE SI SK SM SO ST SV TL TN TR "
@@ -88,7 +91,7 @@ DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("key-value", re.compile(rf"(?i)({_SECRET_KEYS})(\"?[ \t]*[=:][ \t]*\"?|\"?[ \t]*=>[ \t]*\"?)[^\s\"'&;,)}}\]]+"),
             r"\1\2<secret>", _KEY_WORDS),
     Pattern("card-number", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card,
-            re.compile(r"\d{4}[ -]?\d{4}[ -]?\d{4}")),
+            re.compile(r"\d" + r"[ -]?\d" * 12)),  # 13 digits however grouped (Amex: 4-6-5); unrolled: faster
     Pattern("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), _iban,
             re.compile(r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}")),
     Pattern("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "<email>", ("@",)),
