@@ -236,7 +236,7 @@ _KEY_SPELLINGS = ["password", "passwd", "pwd", "secret", "token", "api_key", "ap
 def _probe_texts(rng):
     """Texts that reach every default pattern: keys in three casings and their separators, URLs with and
     without credentials, card numbers grouped the usual ways (4-4-4-4, Amex 4-6-5, digit pairs), IBANs, e-mails,
-    bearer/JWT tokens, between plain words and numbers."""
+    bearer/JWT tokens, auth headers, a private key block, between plain words and numbers."""
     key = rng.choice(_KEY_SPELLINGS)
     key = rng.choice([key, key.upper(), key.title()])
     card = rng.choice(["4111111111111111", "378282246310005", "5500005555555559"])
@@ -248,6 +248,8 @@ def _probe_texts(rng):
              rng.choice(["https", "jdbc:postgresql", "amqp", "s3"]) + "://" + rng.choice(["u:p@", "user:Pw-1@", ""])
              + "host:5432/db", grouped, "DE89 3704 0044 0532 0130 00", "john.doe@example.com",
              f"{rng.choice(['Bearer', 'basic', 'TOKEN'])} abcDEF123456ghiJKL", "eyJhbGciOi.eyJzdWIi.c2ln",
+             rng.choice(["Authorization: Basic dXNlcjpw", "X-Api-Key: k-123", "proxy-authorization=t", "Cookie: a=b",
+                         "Set-Cookie: sid=9", "X-Auth-Token: tok"]), "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n",
              "order 1234", "timeout", "İ", "K", "42", "ms"]
     return " ".join(rng.sample(parts, rng.randint(1, len(parts))))
 
