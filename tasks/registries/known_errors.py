@@ -64,8 +64,9 @@ def _upsert(conn: psycopg.Connection, rows: list[tuple]) -> None:
     try:
         conn.execute(_STAGE)
     except psycopg.errors.InsufficientPrivilege:
-        raise ConfigError("the database user may not create temporary tables, which the registry refresh needs:"
-                          " GRANT TEMPORARY ON DATABASE <name> TO <user> (PostgreSQL's default)") from None
+        raise ConfigError(f"the database user may not create temporary tables, which the registry refresh needs:"
+                          f" GRANT TEMPORARY ON DATABASE {conn.info.dbname} TO {conn.info.user}"
+                          " (PostgreSQL's default)") from None
     with conn.cursor() as cur, cur.copy(f"COPY problem_refresh ({_COLUMNS}) FROM STDIN") as cp:
         write_lines(cp, map(line, rows))
     conn.execute(_UPSERT)
