@@ -22,13 +22,22 @@ RUN mkdir -p ailog flows tasks blocks core \
     && pip install . \
     && pip uninstall -y ai-log-analyzer
 
-# The code, then the package itself (no dependency changes: fast).
+# The code, then the package itself (no dependency changes: fast). setup.py compiles the grouping engine with mypyc:
+# the C compiler is installed, used and removed in this one layer. The flows import the code from the working
+# directory, so the compiled modules are copied next to their sources there too; the build fails if they are not
+# the ones imported.
+COPY setup.py ./
 COPY ailog ./ailog
 COPY flows ./flows
 COPY tasks ./tasks
 COPY blocks ./blocks
 COPY core ./core
-RUN pip install --no-deps . && python -c "import flows.backfill, flows.regular, flows.publish"
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps . \
+    && cp "$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"/tasks/grouping/*.so tasks/grouping/ \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+    && python -c "import tasks.grouping.engine as e; assert e.__file__.startswith('/opt/ailog/') and e.__file__.endswith('.so'), e.__file__" \
+    && python -c "import flows.backfill, flows.regular, flows.publish"
 
 USER 10001:10001
 # No ENTRYPOINT: the worker sets the command (`prefect flow-run execute`); `ailog ...` works too.

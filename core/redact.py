@@ -21,6 +21,10 @@ SECRET_ENV = ("DB_PASSWORD", "DB_DDL_PASSWORD", "ES_PASSWORD", "ES_API_KEY", "TE
               "CONFLUENCE_PASSWORD", "CONFLUENCE_TOKEN")
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|TOKEN|API_KEY|SECRET|WEBHOOK_URL)$")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"'<>]+:[^/\s@\"'<>]+@", re.IGNORECASE)
+# what credentials in a URL need: an @ after the `://`, with no slash or space between. Searched first: the pattern
+# itself tries a scheme of up to 21 characters at every position of the text (about 55 µs on a 340-character
+# stack trace), this probe runs at the speed of a substring search
+URL_CREDENTIALS_PROBE = re.compile(r"://[^/\s@]*@")
 _SIG = re.compile(r"(?P<k>[?&](?:sig|token|api_key|apikey|access_token|password|secret)=)[^&\s\"'<>]+", re.IGNORECASE)
 MIN_LEN = 4
 
@@ -119,9 +123,9 @@ class Redactor:
         for value in self.known:
             if value in text:
                 text = text.replace(value, MASK)
-        if "://" in text:
+        if "://" in text and URL_CREDENTIALS_PROBE.search(text):
             text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
-        return _SIG.sub(r"\g<k>****", text) if "=" in text else text
+        return _SIG.sub(r"\g<k>****", text) if "=" in text and ("?" in text or "&" in text) else text
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:

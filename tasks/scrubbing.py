@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.redact import Redactor
+from core.redact import URL_CREDENTIALS_PROBE, Redactor
 
 # the key-value pattern's probe: every spelling its alternation (_SECRET_KEYS) accepts, lower-cased, or a word
 # inside it ("client_secret" holds "secret"); a spelling missing here is a secret left in the logs
@@ -81,7 +81,7 @@ DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("private-key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
                                       re.DOTALL), "<private-key>", ("private key",)),
     Pattern("url-credentials", re.compile(r"(?i)([a-z][a-z0-9+.-]{0,20}://)[^/\s:@\"']+:[^/\s@\"']+@"),
-            r"\1<user>:<secret>@", ("://",)),
+            r"\1<user>:<secret>@", URL_CREDENTIALS_PROBE),
     Pattern("auth-header", re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|cookie|set-cookie)"
                                       r"(\"?[ \t]*[:=][ \t]*\"?)[^\r\n\"]+"), r"\1\2<secret>",
             ("authorization", "api-key", "auth-token", "cookie")),

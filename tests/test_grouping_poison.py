@@ -159,7 +159,8 @@ def test_epoch_seconds_milliseconds_microseconds_are_the_same_instant():
 
 
 @BOUNDED
-@given(st.one_of(hostile, st.text(st.sampled_from("ab .,:;-_()[]{}<>=\t\r\n\x0b\x0c\x00\u00a07/@'\"\u2003\u0663"), max_size=60)))
+@given(st.one_of(hostile, st.text(st.sampled_from("ab .,:;-_()[]{}<>=\t\r\n\x0b\x0c\x00\x1b\x7f\u00a07/@'\"\u2003\u0663"),
+                                  max_size=60)))
 def test_the_plain_message_fast_path_tokenises_as_masking_does(message):
     """`message_tokens` skips masking for messages it cannot change: it must give exactly what masking gives."""
     from tasks.grouping.engine import _first_line, message_tokens
@@ -182,3 +183,34 @@ def test_the_cached_java_trace_path_reads_traces_as_the_line_scan_does(lines, er
     from tasks.grouping.stacktrace import _java, _java_scan
 
     assert _java(lines, message, error_type) == _java_scan(lines, message, error_type)
+
+
+@BOUNDED
+@given(st.text(st.sampled_from("[({\"',;=<])}:.>ab@/-"), max_size=12))
+def test_the_punctuation_around_a_token_is_split_off_as_the_old_regular_expression_did(token):
+    """`split_edges` uses str.strip where masking used a backtracking regular expression: the same split."""
+    from tasks.grouping.masking import split_edges
+
+    m = re.match(r"^([\[\(\{\"',;=<]*)(.*?)([\]\)\}\"',;:.>]*)$", token)
+    assert split_edges(token) == m.groups()
+
+
+def _mask_tokens_in_one_pass(message: str) -> list[str]:
+    """mask_tokens as it was: the digit runs of the whole message substituted in one pass, then split."""
+    from tasks.grouping.masking import _DELIM, _URL_ANY, WILDCARD, _mask_wordy
+
+    if "://" in message:
+        message = _URL_ANY.sub("<URL>", message)
+    tokens = re.sub(rf"(?<![^{_DELIM}])[^{_DELIM}\d]*\d[^{_DELIM}]*", WILDCARD, message).split()
+    return [_mask_wordy(t) if any(c in t for c in "/@'\"") else t for t in tokens]
+
+
+@BOUNDED
+@given(st.one_of(hostile, st.text(st.sampled_from("ab Z.:;,=|-_()[]{}<>\"'/@\t\n\x1c\xa0\u2003\u0663\u00b2 7 42"),
+                                  max_size=80)))
+def test_masking_token_by_token_masks_as_one_pass_over_the_message_did(message):
+    """Digit runs are masked per token (a run never spans whitespace) and without backtracking (`*+`): the
+    same tokens as the single pass with the old expression, for any text."""
+    from tasks.grouping.masking import mask_tokens
+
+    assert mask_tokens(message) == _mask_tokens_in_one_pass(message)

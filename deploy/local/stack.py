@@ -54,12 +54,14 @@ def dockerfile_env(path: Path = ROOT / "Dockerfile") -> dict[str, str]:
 
 
 def copy_code(dest: Path) -> Path:
-    """What the image holds under /opt/ailog: the tracked files of the repository."""
+    """What the image holds under /opt/ailog: the tracked files of the repository, and the compiled grouping
+    modules next to their sources (the Dockerfile copies them there from its build)."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
+    built = [path.relative_to(ROOT).as_posix() for path in (ROOT / "tasks" / "grouping").glob("*.so")]
+    for name in [*(f.decode() for f in filter(None, files)), *built]:
+        src = ROOT / name
         if src.is_file():
-            target = dest / name.decode()
+            target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return dest

@@ -1,8 +1,8 @@
 """Masking: replace the variable parts of a message with placeholders before template mining.
 
-One C-level regular-expression pass masks every run of characters that carries a digit, between delimiters
-(ids, counters, sizes, IPs, UUIDs, hex, timestamps, host:port …); delimiters (brackets, quotes, commas, `=`)
-stay, so `id=42,` → `id=<*>,` and `(42)` → `(<*>)`. Then only the few tokens containing `/`, `@` or `'` are
+A regular expression masks every run of characters that carries a digit, between delimiters (ids, counters,
+sizes, IPs, UUIDs, hex, timestamps, host:port …), in each token that has a digit; delimiters (brackets,
+quotes, commas, `=`) stay, so `id=42,` → `id=<*>,` and `(42)` → `(<*>)`. Then only the few tokens containing `/`, `@` or `'` are
 checked for digit-free variables: URLs, e-mail addresses, paths (`/var/lib/x`), quoted values. Long hex
 strings always contain a digit in practice and fall under the first pass.
 """
@@ -13,8 +13,10 @@ import re
 
 WILDCARD = "<*>"
 _DELIM = r"\s\[\](){}\"',;=<>|"
-_DIGIT_RUN = re.compile(rf"(?<![^{_DELIM}])[^{_DELIM}\d]*\d[^{_DELIM}]*")
-_EDGES = re.compile(r"^([\[\(\{\"',;=<]*)(.*?)([\]\)\}\"',;:.>]*)$")
+# possessive `*+`: a digit cannot be where a non-digit was, so giving characters back can never help a match
+_DIGIT_RUN = re.compile(rf"(?<![^{_DELIM}])[^{_DELIM}\d]*+\d[^{_DELIM}]*")
+_HEAD = "[({\"',;=<"  # punctuation a token may start with, kept around its masked core
+_TAIL = "])}\"',;:.>"  # ... and end with
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PATH = re.compile(r"(?:[\w.*<>-]*/){2,}[\w.$~%+*<>-]*/?|/[\w.$~%+-]+")
@@ -29,8 +31,13 @@ def mask_tokens(message: str) -> list[str]:
     """Split a one-line message into tokens with variable tokens replaced by placeholders."""
     if "://" in message:
         message = _URL_ANY.sub("<URL>", message)
-    # most digit-free messages would pay for the substitution's look-behind at every character: skip it
-    tokens = (_DIGIT_RUN.sub(WILDCARD, message) if _ANY_DIGIT(message) else message).split()
+    tokens = message.split()
+    if _ANY_DIGIT(message):
+        # token by token (a run never spans whitespace): the substitution's look-behind costs a step at every
+        # character, and the long digit-free tokens (words, a trace's frames) are passed over by two C calls
+        for i, tok in enumerate(tokens):
+            if not tok.isalpha() and _ANY_DIGIT(tok):
+                tokens[i] = _DIGIT_RUN.sub(WILDCARD, tok)
     if "/" in message or "@" in message or "'" in message or '"' in message:
         for i, tok in enumerate(tokens):
             if "/" in tok or "@" in tok or "'" in tok or '"' in tok:
@@ -38,9 +45,15 @@ def mask_tokens(message: str) -> list[str]:
     return tokens
 
 
+def split_edges(token: str) -> tuple[str, str, str]:
+    """Leading punctuation, core, trailing punctuation: `(a@b.org),` → `(`, `a@b.org`, `),`."""
+    rest = token.lstrip(_HEAD)
+    core = rest.rstrip(_TAIL)
+    return token[:len(token) - len(rest)], core, rest[len(core):]
+
+
 def _mask_wordy(token: str) -> str:
-    m = _EDGES.match(token)
-    head, core, tail = m.groups() if m else ("", token, "")
+    head, core, tail = split_edges(token)
     if ("'" in token or '"' in token) and _QUOTED.fullmatch(token.strip(",.;:()[]")):
         return WILDCARD
     if not core:

@@ -34,6 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
+from typing import Any
 
 WILDCARD = "<*>"
 OVERFLOW_MARK = "<overflow:too-many-templates>"
@@ -98,8 +99,9 @@ class _Bucket:
     __slots__ = ("index", "recent", "size", "overflow")
 
     def __init__(self) -> None:
-        # constant positions -> (getter of those positions, constants -> cluster)
-        self.index: dict[tuple[int, ...], tuple[itemgetter, dict]] = {}
+        # constant positions -> (getter of those positions, constants -> cluster); Any: the getter is an itemgetter
+        # or a lambda, and mypyc (setup.py) checks declared types at run time
+        self.index: dict[tuple[int, ...], Any] = {}
         self.recent: OrderedDict[str, Cluster] = OrderedDict()
         self.size = 0
         self.overflow: Cluster | None = None
@@ -109,8 +111,11 @@ def _layout(tokens: list[str]) -> tuple[int, ...]:
     return tuple(i for i, t in enumerate(tokens) if not is_param(t))
 
 
-def _getter(keep: tuple[int, ...]) -> itemgetter:
-    return itemgetter(*keep) if len(keep) != 1 else (lambda seq, i=keep[0]: (seq[i],))
+def _getter(keep: tuple[int, ...]) -> Any:
+    if len(keep) != 1:
+        return itemgetter(*keep)
+    i = keep[0]
+    return lambda seq: (seq[i],)
 
 
 class TemplateMiner:
@@ -130,6 +135,7 @@ class TemplateMiner:
         self._seq = 0
         self.fresh_keys: list[str] = []  # keys learned since the store last saved (tasks.grouping.store)
         self.fresh_aliases: list[str] = []
+        self.comparisons = 0  # similarity comparisons made (the scan bound is observable, compiled or not)
 
     # -- index ------------------------------------------------------------------------------------
     @staticmethod
@@ -145,7 +151,8 @@ class TemplateMiner:
             if len(bucket.index) >= MAX_LAYOUTS or not keep:
                 return False
             entry = bucket.index[keep] = (_getter(keep), {})
-        getter, table = entry
+        getter = entry[0]
+        table: dict = entry[1]
         table.setdefault(getter(cluster.tokens), cluster)
         return True
 
@@ -159,7 +166,8 @@ class TemplateMiner:
         layout = _layout(cluster.tokens)
         entry = bucket.index.get(layout)
         if entry is not None:
-            getter, table = entry
+            getter = entry[0]
+            table: dict = entry[1]
             constants = getter(cluster.tokens)
             if table.get(constants) is cluster:
                 del table[constants]
@@ -168,7 +176,7 @@ class TemplateMiner:
 
     def _fitting(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
         """The template the message fits (all its constants equal): the most specific one, then the oldest."""
-        best = None
+        best: Cluster | None = None
         for getter, table in bucket.index.values():
             cluster = table.get(getter(tokens))
             if cluster is not None and (best is None or _rank(cluster) > _rank(best)):
@@ -177,7 +185,8 @@ class TemplateMiner:
 
     def _similar(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
         """The most similar of the bucket's recently used templates (Drain similarity), if close enough."""
-        best, best_score = None, None
+        best: Cluster | None = None
+        best_score: Any = None
         for candidate in bucket.recent.values():
             score = self._score(candidate, tokens)
             if score is not None and score[0] >= self.similarity and (best_score is None or score > best_score):
@@ -194,6 +203,7 @@ class TemplateMiner:
     # -- learning ---------------------------------------------------------------------------------
     def _score(self, cluster: Cluster, tokens: list[str]) -> tuple[float, int] | None:
         """Share of positions that agree, or None when a merge would erase meaning."""
+        self.comparisons += 1
         n = len(tokens)
         ct = cluster.tokens
         differ = [i for i, (a, b) in enumerate(zip(ct, tokens)) if a != b]  # noqa: B905 (same length)

@@ -58,7 +58,7 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
         return None
     # bounded work whatever the input: the head of the trace, each line cut to a sane length
     lines = [line[:MAX_LINE] for line in text[:MAX_TRACE].splitlines()]
-    if any(PY_FRAME.match(line) for line in lines[:50]):
+    if 'File "' in text and any(PY_FRAME.match(line) for line in lines[:50]):  # a substring test skips Java's
         return _python(lines, error_type)
     return _java(lines, message, error_type)
 
