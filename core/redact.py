@@ -123,7 +123,7 @@ class Redactor:
         for value in self.known:
             if value in text:
                 text = text.replace(value, MASK)
-        if "://" in text and URL_CREDENTIALS_PROBE.search(text):
+        if URL_CREDENTIALS_PROBE.search(text):
             text = _URL_CREDENTIALS.sub(r"\g<scheme>****:****@", text)
         return _SIG.sub(r"\g<k>****", text) if "=" in text and ("?" in text or "&" in text) else text
 

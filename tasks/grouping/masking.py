@@ -2,9 +2,9 @@
 
 A regular expression masks every run of characters that carries a digit, between delimiters (ids, counters,
 sizes, IPs, UUIDs, hex, timestamps, host:port …), in each token that has a digit; delimiters (brackets,
-quotes, commas, `=`) stay, so `id=42,` → `id=<*>,` and `(42)` → `(<*>)`. Then only the few tokens containing `/`, `@` or `'` are
-checked for digit-free variables: URLs, e-mail addresses, paths (`/var/lib/x`), quoted values. Long hex
-strings always contain a digit in practice and fall under the first pass.
+quotes, commas, `=`) stay, so `id=42,` → `id=<*>,` and `(42)` → `(<*>)`. Then only the few tokens containing
+`/`, `@` or `'` are checked for digit-free variables: URLs, e-mail addresses, paths (`/var/lib/x`), quoted
+values. Long hex strings always contain a digit in practice and are masked as digit runs.
 """
 
 from __future__ import annotations
