@@ -8,13 +8,33 @@ AILOG_PURE_PYTHON=1, the package installs as pure Python: slower, never differen
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 
 COMPILED = ["tasks/grouping/masking.py", "tasks/grouping/miner.py", "tasks/grouping/engine.py"]
+# which sources the compiled modules stand for (tests/conftest.py compares): mypyc rewrites its C, and the
+# compiler relinks, only when the code changed, so file times cannot tell a stale build from a comment edit
+STAMP = Path("tasks/grouping/native.sources")
+
+
+def sources_digest() -> str:
+    digest = hashlib.sha256()
+    for path in COMPILED:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+class StampedBuildExt(build_ext):
+    def run(self) -> None:
+        super().run()
+        if self.extensions:
+            STAMP.write_text(sources_digest() + "\n")
 
 
 def compiled_modules() -> list:
@@ -34,4 +54,4 @@ def compiled_modules() -> list:
                     group_name="tasks.grouping.native")
 
 
-setup(ext_modules=compiled_modules())
+setup(ext_modules=compiled_modules(), cmdclass={"build_ext": StampedBuildExt})

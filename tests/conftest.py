@@ -3,6 +3,7 @@ and (on demand) one real Prefect API for the session."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
@@ -20,12 +21,16 @@ _counter = itertools.count()
 
 def pytest_sessionstart(session):
     """Compiled grouping modules (setup.py) are imported before their .py files: after an edit, tests would run
-    the old build. Refuse to start rather than test code that is not there."""
+    the old build. Refuse to start rather than test code that is not there (setup.py stamps the sources' digest)."""
     grouping = Path(__file__).resolve().parents[1] / "tasks" / "grouping"
-    built = list(grouping.glob("native__mypyc*.so"))  # the code of all three (their own .so files are stubs)
-    sources = [grouping / f"{name}.py" for name in ("masking", "miner", "engine")]
-    if built and built[0].stat().st_mtime < max(p.stat().st_mtime for p in sources):
-        pytest.exit("tasks/grouping has compiled modules older than their sources: rebuild them with "
+    if not list(grouping.glob("native__mypyc*.so")):
+        return
+    digest = hashlib.sha256()
+    for name in ("masking", "miner", "engine"):
+        digest.update((grouping / f"{name}.py").read_bytes())
+    stamp = grouping / "native.sources"
+    if not stamp.exists() or stamp.read_text().strip() != digest.hexdigest():
+        pytest.exit("tasks/grouping has compiled modules built from other sources: rebuild them with "
                     "`pip install -e .` (or `python setup.py build_ext --inplace`), or delete tasks/grouping/*.so", 2)
 
 
