@@ -22,12 +22,14 @@ _counter = itertools.count()
 def pytest_sessionstart(session):
     """Compiled grouping modules (setup.py) are imported before their .py files: after an edit, tests would run
     the old build. Refuse to start rather than test code that is not there (setup.py stamps the sources' digest)."""
-    grouping = Path(__file__).resolve().parents[1] / "tasks" / "grouping"
+    from tests.grouping_replay import COMPILED, ROOT
+
+    grouping = ROOT / "tasks" / "grouping"
     if not list(grouping.glob("native__mypyc*.so")):
         return
     digest = hashlib.sha256()
-    for name in ("masking", "miner", "engine"):
-        digest.update((grouping / f"{name}.py").read_bytes())
+    for name in COMPILED:  # in setup.py's order
+        digest.update((ROOT / (name.replace(".", "/") + ".py")).read_bytes())
     stamp = grouping / "native.sources"
     if not stamp.exists() or stamp.read_text().strip() != digest.hexdigest():
         pytest.exit("tasks/grouping has compiled modules built from other sources: rebuild them with "
