@@ -7,7 +7,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from blocks.settings import ElasticsearchSettings
@@ -214,3 +214,32 @@ def test_masking_token_by_token_masks_as_one_pass_over_the_message_did(message):
     from tasks.grouping.masking import mask_tokens
 
     assert mask_tokens(message) == _mask_tokens_in_one_pass(message)
+
+
+_SEPARATORS = st.sampled_from([" ", " ", " ", "\t", "\r", "  ", "\u00a0", "\u3000", "\x85"])
+_words_with_separators = st.builds(  # words with a separator between each two, and sometimes at the edges
+    lambda edges, words, seps: edges[0] + "".join(sep + word for word, sep in zip(words, ["", *seps], strict=False))
+    + edges[1],
+    st.tuples(st.sampled_from(["", "", "", " ", "\t"]), st.sampled_from(["", "", "", " ", "\r"])),
+    st.lists(st.sampled_from(["ab", "c", "déf", "x.y"]), min_size=1, max_size=6),
+    st.lists(_SEPARATORS, min_size=5, max_size=5))
+
+
+@BOUNDED
+@given(st.one_of(hostile, _words_with_separators,
+                 st.text(st.sampled_from("ab .\t\r\n\x0b\x0c\x1c\x1f\x85\u00a0\u2003\u3000é7"), max_size=40)))
+@example("a\tb").via("a tab is not the space the join puts back")
+@example("a\rb").via("nor is a carriage return")
+@example("a  b").via("two spaces")
+@example(" a b").via("an edge")
+def test_a_plain_message_is_its_own_key_exactly_when_its_words_join_back_to_it(message):
+    """The engine skips building the key of a plain message when the join would give the message back: the key
+    must be the join for every text (tabs, runs of spaces, edges, Unicode separators), and for ASCII text, nearly
+    every message, it must be the message itself whenever the join gives it back."""
+    from tasks.grouping.engine import _plain_words
+
+    words, key = _plain_words(message)
+    if words is not None:
+        assert key == " ".join(words)
+        if message.isascii() and key == message:
+            assert key is message

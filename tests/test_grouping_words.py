@@ -117,6 +117,18 @@ def test_matching_does_not_scan_every_template():
     assert 0 < miner.comparisons - before <= miner.scan_limit
 
 
+def test_the_index_tells_apart_templates_whose_constants_run_together():
+    """The index keys a template by the text of its constants: "ab c" and "a bc" are two templates, and a key
+    fits the one whose words it has, not the other whose letters run the same."""
+    miner = TemplateMiner()
+    first = miner.restore("Pfirst", "Job ab c <*> done", "Job ab c 1 done")
+    second = miner.restore("Psecond", "Job a bc <*> done", "Job a bc 1 done")
+    assert first is not second and not miner.aliases
+    assert miner.add("Job a bc x-9 done".split()) is second
+    assert miner.add("Job ab c x-9 done".split()) is first
+    assert miner.match("Job abc <*> done".split()) is None
+
+
 def test_bucket_cap_sends_new_shapes_to_a_counted_overflow_problem(db):
     engine = GroupingEngine()
     engine.miner.bucket_cap = 50

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from tasks.grouping.masking import mask_tokens
 from tasks.grouping.miner import Cluster, TemplateMiner, problem_id_for
@@ -16,9 +17,9 @@ from tasks.grouping.stacktrace import parse_trace
 from tasks.models import LogEvent
 from tasks.text import clean_text
 
-CACHE_BYTES = 64 * 1024 * 1024  # raw messages remembered with their cluster (memory bound, in bytes)
-ENTRY_OVERHEAD = 120  # bytes a cache entry costs besides its text (dict slot, str header)
-MAX_LINE = 2000  # characters of a message's first line that the grouping looks at
+CACHE_BYTES: Final = 64 * 1024 * 1024  # raw messages remembered with their cluster (memory bound, in bytes)
+ENTRY_OVERHEAD: Final = 120  # bytes a cache entry costs besides its text (dict slot, str header)
+MAX_LINE: Final = 2000  # characters of a message's first line that the grouping looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,11 @@ class GroupingEngine:
             cluster.size += 1
             self.fresh_tokens = None
             return cluster
-        tokens = message_tokens(message)
-        cluster = self.miner.add(tokens)
+        tokens, key = _plain_words(message)
+        if tokens is None:
+            tokens = mask_tokens(_first_line(message))
+            key = " ".join(tokens)
+        cluster = self.miner.add(tokens, key)
         if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
             self._remember(message, cluster)
         self.fresh_tokens = tokens
@@ -190,25 +194,45 @@ def display_template(template: str) -> str:
 # One line, no digit, none of / @ ' " and nothing clean_text replaces: masking would change nothing, the tokens
 # are the words (one C-level pass instead of five; tests/test_grouping_poison.py checks the equivalence). The
 # surrogates are written with chr(): mypyc cannot compile a lone surrogate in a string literal.
-_MASKED_CHARS = "[\\d/@'\"\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + chr(0xD800) + "-" + chr(0xDFFF) + "]"
-_NEEDS_MASKING = re.compile(_MASKED_CHARS).search
-# the same test for ASCII text, as bytes: deleting every character that needs no masking leaves the ones that do
-# (bytes.translate is a plain C loop, about twice as fast as the regular expression's character-class scan)
-_PLAIN_ASCII = bytes(c for c in range(128) if not re.match(_MASKED_CHARS, chr(c)))
+_MASKED_CHARS: Final = "[\\d/@'\"\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + chr(0xD800) + "-" + chr(0xDFFF) + "]"
+_NEEDS_MASKING: Final = re.compile(_MASKED_CHARS).search
+# the same test for ASCII text, as bytes: a table that maps every character needing masking to 0, the two
+# separators other than the space that such text can hold (tab, carriage return) to 2 and every other character
+# to 1. bytes.translate without deletions is a plain C loop over the text; with deletions it first builds a
+# 256-entry table on every call, which costs more than the loop on a typical message.
+_CHAR_CLASS: Final = bytes(0 if c < 128 and re.match(_MASKED_CHARS, chr(c)) else 2 if c in (9, 13) else 1
+                           for c in range(256))
 
 
 def message_tokens(message: str) -> list[str]:
     """The masked tokens of a message's first line: what the miner clusters."""
-    if len(message) <= MAX_LINE:
-        if message.isascii():
-            plain = not message.encode().translate(None, _PLAIN_ASCII)
-        else:
-            plain = _NEEDS_MASKING(message) is None
-        if plain:
-            tokens = message.split()
-            if tokens:
-                return tokens
-    return mask_tokens(_first_line(message))
+    return _plain_words(message)[0] or mask_tokens(_first_line(message))
+
+
+def _plain_words(message: str) -> tuple[list[str] | None, str]:
+    """The words of a message that masking would leave as it is, and their key (`" ".join(words)`); (None, "")
+    when masking is needed or there are no words. The key of an ASCII message whose words stand one space apart
+    is the message itself, found without building the join: the lengths match only when single separators stand
+    between the words and none at the ends, and the character classes show whether any is a tab or a CR."""
+    if len(message) > MAX_LINE:
+        return None, ""
+    if message.isascii():
+        classes = message.encode().translate(_CHAR_CLASS)
+        if 0 in classes:
+            return None, ""
+        words = message.split()
+        if not words:
+            return None, ""
+        size = len(words) - 1
+        for word in words:
+            size += len(word)
+        if size == len(message) and 2 not in classes:
+            return words, message
+        return words, " ".join(words)
+    if _NEEDS_MASKING(message) is not None:
+        return None, ""
+    words = message.split()
+    return (words, " ".join(words)) if words else (None, "")
 
 
 def _first_line(message: str) -> str:

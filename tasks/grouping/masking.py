@@ -10,21 +10,22 @@ values. Long hex strings always contain a digit in practice and are masked as di
 from __future__ import annotations
 
 import re
+from typing import Final
 
-WILDCARD = "<*>"
-_DELIM = r"\s\[\](){}\"',;=<>|"
+WILDCARD: Final = "<*>"
+_DELIM: Final = r"\s\[\](){}\"',;=<>|"
 # possessive `*+`: a digit cannot be where a non-digit was, so giving characters back can never help a match
-_DIGIT_RUN = re.compile(rf"(?<![^{_DELIM}])[^{_DELIM}\d]*+\d[^{_DELIM}]*")
-_HEAD = "[({\"',;=<"  # punctuation a token may start with, kept around its masked core
-_TAIL = "])}\"',;:.>"  # ... and end with
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PATH = re.compile(r"(?:[\w.*<>-]*/){2,}[\w.$~%+*<>-]*/?|/[\w.$~%+-]+")
-_QUOTED = re.compile(r"'[^']+'|\"[^\"]+\"")
+_DIGIT_RUN: Final = re.compile(rf"(?<![^{_DELIM}])[^{_DELIM}\d]*+\d[^{_DELIM}]*")
+_HEAD: Final = "[({\"',;=<"  # punctuation a token may start with, kept around its masked core
+_TAIL: Final = "])}\"',;:.>"  # ... and end with
+_URL: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
+_EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PATH: Final = re.compile(r"(?:[\w.*<>-]*/){2,}[\w.$~%+*<>-]*/?|/[\w.$~%+-]+")
+_QUOTED: Final = re.compile(r"'[^']+'|\"[^\"]+\"")
 
 
-_ANY_DIGIT = re.compile(r"\d").search
-_URL_ANY = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+_ANY_DIGIT: Final = re.compile(r"\d").search
+_URL_ANY: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
 def mask_tokens(message: str) -> list[str]:

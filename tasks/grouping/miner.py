@@ -33,16 +33,15 @@ from base64 import b32encode
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
-WILDCARD = "<*>"
-OVERFLOW_MARK = "<overflow:too-many-templates>"
-SCAN_LIMIT = 16  # recent templates a new shape is compared with
-BUCKET_CAP = 5000  # templates per (length, first token) before new shapes go to the overflow problem
-MAX_LAYOUTS = 64  # distinct wildcard layouts indexed per bucket (each costs one lookup per message)
-MAX_GROUPS = 50_000  # sibling groups kept as evidence (oldest dropped first)
-MAX_VARYING = 3  # positions that may vary together in one sibling group
+WILDCARD: Final = "<*>"
+OVERFLOW_MARK: Final = "<overflow:too-many-templates>"
+SCAN_LIMIT: Final = 16  # recent templates a new shape is compared with
+BUCKET_CAP: Final = 5000  # templates per (length, first token) before new shapes go to the overflow problem
+MAX_LAYOUTS: Final = 64  # distinct wildcard layouts indexed per bucket (each costs one lookup per message)
+MAX_GROUPS: Final = 50_000  # sibling groups kept as evidence (oldest dropped first)
+MAX_VARYING: Final = 3  # positions that may vary together in one sibling group
 
 
 def is_param(token: str) -> bool:
@@ -95,13 +94,31 @@ class SiblingGroup:
     members: dict[str, Cluster] = field(default_factory=dict)
 
 
+class _Layout:
+    """The templates of a bucket that keep the same positions constant, by the text of those constants.
+
+    The constants are joined with a space: tokens never contain whitespace (they come from `str.split`), and a
+    layout fixes how many there are, so the text is as unique as the tuple it replaces - and one string costs
+    one hash and one comparison where a tuple of new strings cost one of each per token."""
+
+    __slots__ = ("keep", "table")
+
+    def __init__(self, keep: tuple[int, ...]) -> None:
+        self.keep = keep
+        self.table: dict[str, Cluster] = {}
+
+    def constants(self, tokens: list[str]) -> str:
+        keep = self.keep
+        if len(keep) == 1:
+            return tokens[keep[0]]
+        return " ".join([tokens[i] for i in keep])
+
+
 class _Bucket:
     __slots__ = ("index", "recent", "size", "overflow")
 
     def __init__(self) -> None:
-        # constant positions -> (getter of those positions, constants -> cluster); Any: the getter is an itemgetter
-        # or a lambda, and mypyc (setup.py) checks declared types at run time
-        self.index: dict[tuple[int, ...], Any] = {}
+        self.index: dict[tuple[int, ...], _Layout] = {}  # constant positions -> the templates with that layout
         self.recent: OrderedDict[str, Cluster] = OrderedDict()
         self.size = 0
         self.overflow: Cluster | None = None
@@ -109,13 +126,6 @@ class _Bucket:
 
 def _layout(tokens: list[str]) -> tuple[int, ...]:
     return tuple(i for i, t in enumerate(tokens) if not is_param(t))
-
-
-def _getter(keep: tuple[int, ...]) -> Any:
-    if len(keep) != 1:
-        return itemgetter(*keep)
-    i = keep[0]
-    return lambda seq: (seq[i],)
 
 
 class TemplateMiner:
@@ -146,39 +156,35 @@ class TemplateMiner:
     def _index(self, bucket: _Bucket, cluster: Cluster) -> bool:
         """Index a cluster by its constant tokens; False when the bucket has no room for another layout."""
         keep = _layout(cluster.tokens)
-        entry = bucket.index.get(keep)
-        if entry is None:
+        layout = bucket.index.get(keep)
+        if layout is None:
             if len(bucket.index) >= MAX_LAYOUTS or not keep:
                 return False
-            entry = bucket.index[keep] = (_getter(keep), {})
-        getter = entry[0]
-        table: dict = entry[1]
-        table.setdefault(getter(cluster.tokens), cluster)
+            layout = bucket.index[keep] = _Layout(keep)
+        layout.table.setdefault(layout.constants(cluster.tokens), cluster)
         return True
 
     @staticmethod
     def _owner(bucket: _Bucket, tokens: list[str]) -> Cluster | None:
         """The cluster indexed under exactly this template, if any."""
-        entry = bucket.index.get(_layout(tokens))
-        return entry[1].get(entry[0](tokens)) if entry is not None else None
+        layout = bucket.index.get(_layout(tokens))
+        return layout.table.get(layout.constants(tokens)) if layout is not None else None
 
     def _unindex(self, bucket: _Bucket, cluster: Cluster) -> None:
-        layout = _layout(cluster.tokens)
-        entry = bucket.index.get(layout)
-        if entry is not None:
-            getter = entry[0]
-            table: dict = entry[1]
-            constants = getter(cluster.tokens)
-            if table.get(constants) is cluster:
-                del table[constants]
-                if not table:  # an empty layout would still cost every message of the bucket one lookup
-                    del bucket.index[layout]
+        keep = _layout(cluster.tokens)
+        layout = bucket.index.get(keep)
+        if layout is not None:
+            constants = layout.constants(cluster.tokens)
+            if layout.table.get(constants) is cluster:
+                del layout.table[constants]
+                if not layout.table:  # an empty layout would still cost every message of the bucket one lookup
+                    del bucket.index[keep]
 
     def _fitting(self, bucket: _Bucket, tokens: list[str]) -> Cluster | None:
         """The template the message fits (all its constants equal): the most specific one, then the oldest."""
         best: Cluster | None = None
-        for getter, table in bucket.index.values():
-            cluster = table.get(getter(tokens))
+        for layout in bucket.index.values():
+            cluster = layout.table.get(layout.constants(tokens))
             if cluster is not None and (best is None or _rank(cluster) > _rank(best)):
                 best = cluster
         return best
@@ -222,8 +228,11 @@ class TemplateMiner:
             return None
         return ((n - len(against)) / n, params)
 
-    def add(self, tokens: list[str]) -> Cluster:
-        key = " ".join(tokens)
+    def add(self, tokens: list[str], key: str | None = None) -> Cluster:
+        """The cluster of a masked token sequence, learning from it. `key` is `" ".join(tokens)` when the caller
+        has it already (the raw message itself, for most messages)."""
+        if key is None:
+            key = " ".join(tokens)
         cluster = self.by_key.get(key)
         if cluster is not None:
             cluster.size += 1
