@@ -13,10 +13,16 @@ REPLACEMENT = "\ufffd"
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+# ASCII characters the pattern replaces map to 0, every other byte to 1: for ASCII text (nearly every field, and
+# stack traces, whose newlines and tabs make `str.isprintable` false) one `bytes.translate` and a byte search
+# replace the pattern's per-character scan
+_UNSAFE_ASCII = bytes(0 if c < 128 and _UNSAFE.match(chr(c)) else 1 for c in range(256))
+
+
 def clean_text(text: str) -> str:
     """Replace NUL, control characters (tab, newline and carriage return stay) and lone surrogates."""
-    if text.isascii() and text.isprintable():  # the usual field (app, pod, host, level …): two C-level checks
-        return text
+    if text.isascii():
+        return text if 0 not in text.encode().translate(_UNSAFE_ASCII) else _UNSAFE.sub(REPLACEMENT, text)
     return _UNSAFE.sub(REPLACEMENT, text) if _UNSAFE.search(text) else text
 
 
