@@ -45,18 +45,18 @@ class GroupingEngine:
         self._fixed: dict[str, GroupResult] = {}  # problems named by fingerprint rules
         self._display: dict[str, str] = {}  # template -> what people read (display_template), per template
         self._shared: set[str] = set()  # masked traced keys whose trace-less shape was already shared
-        self.fresh_tokens: list[str] | None = None  # the masked tokens of the last message learn() had to mask
+        self.fresh_key: str | None = None  # the masked key of the last message learn() had to mask
 
     # -- learning (online) ------------------------------------------------------------------------
     def learn(self, message: str) -> Cluster:
-        """The message's cluster. When the raw-message cache did not know the message, its masked tokens are
-        left in `fresh_tokens` (None otherwise): a caller that needs the key does not mask twice."""
+        """The message's cluster. When the raw-message cache did not know the message, its masked key is left
+        in `fresh_key` (None otherwise): a caller that needs the key does not mask or join twice."""
         cluster = self._cache.get(message)
         if cluster is None and self._older:
             cluster = self._promote(message)
         if cluster is not None:
             cluster.size += 1
-            self.fresh_tokens = None
+            self.fresh_key = None
             return cluster
         tokens, key = _plain_words(message)
         if tokens is None:
@@ -65,7 +65,7 @@ class GroupingEngine:
         cluster = self.miner.add(tokens, key)
         if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
             self._remember(message, cluster)
-        self.fresh_tokens = tokens
+        self.fresh_key = key
         return cluster
 
     def _promote(self, message: str) -> Cluster | None:
@@ -109,7 +109,7 @@ class GroupingEngine:
         else:
             key = trace.key_message(message)
             cluster = self.learn(key)
-            masked = " ".join(self.fresh_tokens) if self.fresh_tokens is not None else None
+            masked = self.fresh_key
             if masked is not None and masked not in self._shared:  # once per masked key, not per event
                 if len(self._shared) > 200_000:
                     self._shared.clear()
