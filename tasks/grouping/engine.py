@@ -58,10 +58,7 @@ class GroupingEngine:
             cluster.size += 1
             self.fresh_key = None
             return cluster
-        tokens, key = _plain_words(message)
-        if tokens is None:
-            tokens = mask_tokens(_first_line(message))
-            key = " ".join(tokens)
+        tokens, key = message_tokens(message)
         cluster = self.miner.add(tokens, key)
         if len(message) <= MAX_LINE:  # huge messages are rare and would crowd out the common ones
             self._remember(message, cluster)
@@ -204,9 +201,13 @@ _CHAR_CLASS: Final = bytes(0 if c < 128 and re.match(_MASKED_CHARS, chr(c)) else
                            for c in range(256))
 
 
-def message_tokens(message: str) -> list[str]:
-    """The masked tokens of a message's first line: what the miner clusters."""
-    return _plain_words(message)[0] or mask_tokens(_first_line(message))
+def message_tokens(message: str) -> tuple[list[str], str]:
+    """The masked tokens of a message's first line (what the miner clusters) and their key, `" ".join(tokens)`."""
+    words, key = _plain_words(message)
+    if words is not None:
+        return words, key
+    tokens = mask_tokens(_first_line(message))
+    return tokens, " ".join(tokens)
 
 
 def _plain_words(message: str) -> tuple[list[str] | None, str]:
