@@ -57,7 +57,12 @@ def child(spec: dict) -> None:
                               input_paths=step.get("input"))
         summary["call_s"] = round(time.perf_counter() - began, 2)
         out[step["name"]] = {k: summary.get(k) for k in ("events", "duration_s", "call_s", "stage_seconds", "windows",
-                                                         "peaks", "days_processed")}
+                                                         "peaks", "days_processed", "read_ahead_rss_mib")}
+    import resource
+
+    # the pod holds this process and its read-ahead process (tasks.read_ahead) at once: count both peaks
+    out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + max(
+        (r.get("read_ahead_rss_mib") or 0 for r in out.values()), default=0)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -81,7 +86,8 @@ def run_child(spec: dict, env_extra: dict | None = None) -> tuple[dict, float]:
     lines = [line for line in stdout.decode().splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise SystemExit(f"child failed ({proc.returncode}):\n{stdout.decode()[-2000:]}\n{stderr.decode()[-4000:]}")
-    return json.loads(lines[-1][7:]), rss
+    result = json.loads(lines[-1][7:])
+    return result, max(rss, result.pop("rss_mib"))
 
 
 # -- floors ---------------------------------------------------------------------------------------------------------

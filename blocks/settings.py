@@ -151,6 +151,7 @@ class AnalysisSettings:
     recovered_messages: bool = True  # a short "recovered" follow-up when an alerted incident goes quiet
     scrub_patterns: Path | None = None  # YAML of extra log-content scrubbing patterns, see docs/PRIVACY.md
     scrub_defaults: bool = True  # the built-in patterns (secrets, cards, IBANs, e-mails)
+    read_ahead: bool = True  # runs of many windows read and group them in a second process (tasks.read_ahead)
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def analysis_from_env(env: dict[str, str]) -> AnalysisSettings:
         lookback_windows=env_int("AILOG_LOOKBACK_WINDOWS", 2, env),
         incomplete_wait_minutes=env_int("AILOG_INCOMPLETE_WAIT_MINUTES", 15, env),
         recovered_messages=env_bool("AILOG_RECOVERED_MESSAGES", True, env),
+        read_ahead=env_bool("AILOG_READ_AHEAD", True, env),
     )
 
 

@@ -103,7 +103,8 @@ def backfill(
     run_id = current_run_id()
     params = {"days": [d.isoformat() for d in day_list], "dry_run": dry_run, "publish": publish}
     record_run_start(db, run_id, "backfill", params, dry_run)
-    ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
+    ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run, read_ahead=True,
+                          input_paths=input_paths)
     summary = {"days_processed": 0, "successful_days": [], "failed_days": [], "events": 0, "problems_new": 0,
                "peaks": 0, "incidents": 0, "saved_rows": 0, "reports": {}, "dry_run": dry_run}
     children = {}
@@ -152,6 +153,8 @@ def backfill(
     finally:
         ctx.close()
     summary["stage_seconds"] = ctx.times.rounded()
+    if ctx.read_ahead is not None and ctx.read_ahead.peak_rss_mib:
+        summary["read_ahead_rss_mib"] = round(ctx.read_ahead.peak_rss_mib)  # the pod's memory holds both processes
     summary["duration_s"] = round(time.monotonic() - began, 1)
     if count_only:
         record_run_end(db, run_id, "failed" if summary["failed_days"] else "completed", summary, None, dry_run)

@@ -160,7 +160,8 @@ def regular(
                 log.warning(w)
             summary["warnings"] = warnings
             record_run_start(db, run_id, "regular", {"windows": describe_windows(windows), "dry_run": dry_run}, dry_run)
-            ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run)
+            ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run, read_ahead=True,
+                                  input_paths=input_paths)
             ctx.now = now
             try:
                 explicit = at is not None or start is not None

@@ -3,7 +3,8 @@
 read (source) → group → count → [one transaction: lock window → save templates → replace counts →
 detect → refresh registries → queue alerts → advance watermark] → commit (or roll back in a dry run).
 
-Reading and grouping happen before the transaction opens, so a slow Elasticsearch never holds locks.
+Reading and grouping happen before the transaction opens, so a slow Elasticsearch never holds locks. In a run
+of many windows they happen in a second process, a window or so ahead (tasks.read_ahead).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import psycopg
 from blocks.settings import Settings
 from core.db import Database
 from tasks.counting import WindowCounts, count_events
+from tasks.grouping.store import PendingTemplates, TemplateRows
 from tasks.models import SourceStats, Window, iso_z
 from tasks.stage_times import StageTimes
 from tasks.store import advance_watermark, lock_window, replace_window_counts
@@ -57,6 +59,35 @@ class AnalysisContext:
     now: datetime | None = None  # the run's logical time: how late a catch-up window is judged
     times: StageTimes = field(default_factory=StageTimes)  # seconds per stage, summed over the run's windows
     history: object = None  # tasks.detection.history_cache.HistoryCache: detection history carried across windows
+    read_ahead: object = None  # tasks.read_ahead.ReadAhead: counts planned windows in a second process
+    engine_stale: bool = False  # the second process grouped windows since ``engine`` was loaded
+
+    def plan(self, windows: list[Window]) -> None:
+        """The windows about to be analysed, in order (the read-ahead process starts on them)."""
+        if self.read_ahead is not None:
+            self.read_ahead.plan(windows)
+
+    def counted(self, window: Window) -> CountedWindow:
+        """The window read, grouped and counted: by the read-ahead process when it has it, else here."""
+        if self.read_ahead is not None:
+            counted = self.read_ahead.take(window, self.times)
+            if counted is not None:
+                self.engine_stale = True
+                return counted
+        if self.engine_stale:  # it learned templates this engine does not know: start from the stored ones
+            self.engine = load_grouping_engine(self.settings, self.db)
+            self.engine_stale = False
+        return count_window(self.source, self.engine, window, self.times)
+
+    def rolled_back(self, counted: CountedWindow) -> None:
+        """The window's transaction failed: what its grouping learned is not stored, so the retry must learn it
+        again — given back to this process's engine, or the read-ahead process restarts from the stored state."""
+        from tasks.grouping.store import restore_pending
+
+        if counted.pending is not None:
+            restore_pending(self.engine, counted.pending)
+        elif self.read_ahead is not None:
+            self.read_ahead.stop()
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
@@ -82,36 +113,83 @@ class AnalysisContext:
 
     def close(self) -> None:
         """Nothing stays open between windows but the source's files (kept for the flows' `finally`)."""
+        if self.read_ahead is not None:
+            self.read_ahead.stop()
         getattr(self.source, "close", lambda: None)()  # open input files, temporary copies
 
 
-def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool) -> AnalysisContext:
+@dataclass
+class CountedWindow:
+    """A window read, grouped and counted: what its transaction stores."""
+
+    counts: WindowCounts
+    stats: SourceStats
+    templates: TemplateRows  # what grouping learned in this window, as the rows to store
+    pending: PendingTemplates | None = None  # counted in this process: given back to its engine on a rollback
+
+
+def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool,
+                    read_ahead: bool = False, input_paths: list[str] | None = None) -> AnalysisContext:
+    """``read_ahead``: ``source`` is ``open_source(settings, input_paths)``, so a second process can open it too."""
     from tasks.detection import load_detection_rules
     from tasks.detection.history_cache import HistoryCache
-    from tasks.grouping import load_engine, load_fingerprint_rules
     from tasks.scrubbing import scrubbed
 
-    # a run allocates millions of short-lived objects next to large long-lived caches (grouping, scrubbing,
-    # history): with the default thresholds the collector runs thousands of times and rescans the caches
-    # (about 4 % of a 100k-event backfill); less often is enough, nothing here relies on prompt cycle collection
-    gc.set_threshold(50_000, 20, 100)
+    tune_gc()
     ctx = AnalysisContext(settings=settings, db=db, source=scrubbed(source, settings), run_id=run_id, dry_run=dry_run)
-    rules = load_fingerprint_rules(settings.analysis.fingerprint_rules) if settings.analysis.fingerprint_rules else None
-    with db.connect() as conn:
-        ctx.engine = load_engine(conn, rules)
+    ctx.engine = load_grouping_engine(settings, db)
     ctx.rules = load_detection_rules(settings.analysis.detection_rules)
     ctx.history = None if dry_run else HistoryCache()  # a dry run's windows roll back: nothing to carry
+    if read_ahead and settings.analysis.read_ahead:
+        from tasks.read_ahead import ReadAhead, recipe_for
+
+        ctx.read_ahead = ReadAhead(recipe_for(settings, db, input_paths))
     return ctx
 
 
-def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, SourceStats]:
+def tune_gc() -> None:
+    """A run allocates millions of short-lived objects next to large long-lived caches (grouping, scrubbing,
+    history): with the default thresholds the collector runs thousands of times and rescans the caches (about
+    4 % of a 100k-event backfill); less often is enough, nothing here relies on prompt cycle collection."""
+    gc.set_threshold(50_000, 20, 100)
+
+
+def load_grouping_engine(settings: Settings, db: Database):
+    """The grouping engine with every stored template and the user's fingerprint rules."""
+    from tasks.grouping import load_engine, load_fingerprint_rules
+
+    rules = load_fingerprint_rules(settings.analysis.fingerprint_rules) if settings.analysis.fingerprint_rules else None
+    with db.connect() as conn:
+        return load_engine(conn, rules)
+
+
+def open_grouping(settings: Settings, input_paths: tuple[str, ...] | None) -> tuple[object, object]:
+    """The scrubbed source and the engine of the read-ahead process, opened as `prepare_context` opens them."""
+    from tasks.scrubbing import scrubbed
+    from tasks.source import open_source
+
+    tune_gc()
+    source = scrubbed(open_source(settings, list(input_paths) if input_paths else None), settings)
+    return source, load_grouping_engine(settings, Database(settings.database))
+
+
+def count_window(source, engine, window: Window, times: StageTimes) -> CountedWindow:
+    """Read, group and count one window; take what grouping learned in it as the rows to store with it."""
+    from tasks.grouping.store import take_pending, template_rows
+
+    counts, stats = read_and_count(source, engine, window, times)
+    pending = take_pending(engine)
+    return CountedWindow(counts, stats, template_rows(engine, pending), pending)
+
+
+def read_and_count(source, engine, window: Window, times: StageTimes) -> tuple[WindowCounts, SourceStats]:
     """Stream the window's events through the grouping engine into counts (memory bounded by distinct keys)."""
     stats = SourceStats()
     spent = [0.0, 0.0]  # reading, grouping
 
     def grouped():
-        clock, group_event = time.perf_counter, ctx.engine.group_event
-        events = iter(ctx.source.read_window(window, stats))
+        clock, group_event = time.perf_counter, engine.group_event
+        events = iter(source.read_window(window, stats))
         while True:
             t0 = clock()
             event = next(events, None)
@@ -127,9 +205,9 @@ def read_and_count(ctx: AnalysisContext, window: Window) -> tuple[WindowCounts, 
 
     started = time.perf_counter()
     counts = count_events(grouped(), window)
-    ctx.times["read"] += spent[0]
-    ctx.times["group"] += spent[1]
-    ctx.times["count"] += time.perf_counter() - started - spent[0] - spent[1]
+    times["read"] += spent[0]
+    times["group"] += spent[1]
+    times["count"] += time.perf_counter() - started - spent[0] - spent[1]
     return counts, stats
 
 
@@ -139,23 +217,23 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
 
     ``judge=False`` stores the window's counts only (a fanned-out backfill's child); `judge_stored_window`
     then runs detection, registries and alerts on it later, in time order."""
-    from tasks.grouping.store import restore_pending, take_pending, write_pending
+    from tasks.grouping.store import write_template_rows
 
-    counts, stats = read_and_count(ctx, window)
+    counted = ctx.counted(window)
+    counts, stats = counted.counts, counted.stats
     started = time.perf_counter()
     times = ctx.times
-    pending = take_pending(ctx.engine)  # what grouping learned: written with the window's rows
     try:
         with ctx.transaction() as conn:
             with times.stage("store"):
                 lock_window(conn, window)
-                write_pending(conn, ctx.engine, pending)
+                write_template_rows(conn, counted.templates)  # what grouping learned, with the window's rows
                 dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
             verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
                              watermark) if judge else None
             commit_started = time.perf_counter()
     except BaseException:
-        restore_pending(ctx.engine, pending)  # rolled back: the retry (messages now cached as known) writes them
+        ctx.rolled_back(counted)  # the retry (messages now cached as known) must still write what it learned
         raise
     times["commit"] += time.perf_counter() - commit_started
     if stats.bad_total:

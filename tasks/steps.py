@@ -62,6 +62,7 @@ def analyse_windows(ctx, windows: list, mode: str, watermark: str | None = None,
                     judge: bool = True) -> list:
     """Windows in order, one task run per hour of them (a failure stops the rest: windows must stay in order).
     ``judge=False``: store the counts only (a fanned-out backfill's child, flows/fanout.py)."""
+    ctx.plan(windows)
     outcomes = []
     for i in range(0, len(windows), WINDOWS_PER_TASK):
         batch = windows[i:i + WINDOWS_PER_TASK]

@@ -65,34 +65,48 @@ def restore_pending(engine: GroupingEngine, pending: PendingTemplates) -> None:
         c.changed = True
 
 
-def write_pending(conn: psycopg.Connection, engine: GroupingEngine, pending: PendingTemplates) -> int:
-    """Write new keys, aliases and generalised templates in the caller's transaction; returns rows written."""
+@dataclass
+class TemplateRows:
+    """``PendingTemplates`` resolved against the engine into plain rows: what a window's transaction writes.
+    Plain data, so a read-ahead process (tasks.read_ahead) can hand it to the process that stores the window."""
+
+    keys: list[tuple[str, str, str, int]]  # (template_key, problem_id, template, token_count)
+    aliases: list[tuple[str, str]]  # (alias_id, surviving problem_id)
+    templates: list[tuple[str, str]]  # (problem_id, generalised template)
+
+
+def template_rows(engine: GroupingEngine, pending: PendingTemplates) -> TemplateRows:
     miner = engine.miner
-    new_rows = []
+    keys = []
     for key in pending.keys:
         cluster = miner.by_key[key]
-        new_rows.append((key, cluster.problem_id, cluster.template, len(cluster.tokens)))
-    new_aliases = [(a, miner.resolve(a)) for a in pending.aliases]
+        keys.append((key, cluster.problem_id, cluster.template, len(cluster.tokens)))
+    return TemplateRows(keys, [(a, miner.resolve(a)) for a in pending.aliases],
+                        [(c.problem_id, c.template) for c in pending.changed])
+
+
+def write_template_rows(conn: psycopg.Connection, rows: TemplateRows) -> int:
+    """Write new keys, aliases and generalised templates in the caller's transaction; returns rows written."""
     written = 0
     with conn.cursor() as cur:
-        if new_rows:
+        if rows.keys:
             cur.executemany("INSERT INTO grouping_templates (template_key, problem_id, template, token_count)"
-                            " VALUES (%s, %s, %s, %s) ON CONFLICT (template_key) DO NOTHING", new_rows)
-            written += len(new_rows)
-        if new_aliases:
+                            " VALUES (%s, %s, %s, %s) ON CONFLICT (template_key) DO NOTHING", rows.keys)
+            written += len(rows.keys)
+        if rows.aliases:
             cur.executemany("INSERT INTO problem_aliases (alias_id, problem_id) VALUES (%s, %s)"
-                            " ON CONFLICT (alias_id) DO UPDATE SET problem_id = EXCLUDED.problem_id", new_aliases)
+                            " ON CONFLICT (alias_id) DO UPDATE SET problem_id = EXCLUDED.problem_id", rows.aliases)
             cur.executemany("UPDATE grouping_templates SET problem_id = %s WHERE problem_id = %s",
-                            [(target, alias) for alias, target in new_aliases])
-            written += len(new_aliases)
+                            [(target, alias) for alias, target in rows.aliases])
+            written += len(rows.aliases)
         # after the aliases: the rows just moved to a survivor take its (generalised) template too
-        if pending.changed:
+        if rows.templates:
             cur.executemany("UPDATE grouping_templates SET template = %s, updated_at = now() WHERE problem_id = %s"
-                            " AND template <> %s", [(c.template, c.problem_id, c.template) for c in pending.changed])
-            written += len(pending.changed)
+                            " AND template <> %s", [(t, p, t) for p, t in rows.templates])
+            written += len(rows.templates)
     return written
 
 
 def save_engine(conn: psycopg.Connection, engine: GroupingEngine) -> int:
     """Write what the engine learned since its last save in the caller's transaction; returns rows written."""
-    return write_pending(conn, engine, take_pending(engine))
+    return write_template_rows(conn, template_rows(engine, take_pending(engine)))

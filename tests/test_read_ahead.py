@@ -1,0 +1,182 @@
+"""Read ahead (tasks.read_ahead): windows counted in a second process are stored exactly as if counted in this
+one — also when a window's transaction fails and is retried, when the second process dies, or when it fails —
+and the log text it reads is scrubbed of the run's secrets like this process's.
+
+The logs are real (Loghub, five systems interleaved), in time order over eight windows, so new templates keep
+appearing and merging in later windows: what grouping learns in a window must be stored with that window."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tasks.models import Window
+from tests.conftest import clone_database
+from tests.test_fanout import rows
+
+DATA = Path(__file__).parent / "data" / "loghub2k"
+SYSTEMS = ("HDFS", "Spark", "OpenStack", "Hadoop", "Thunderbird")
+T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+WINDOWS = [Window(T0 + timedelta(minutes=15 * i), T0 + timedelta(minutes=15 * (i + 1))) for i in range(8)]
+SECRET = "Zq8-vault-Lk27x"  # no default pattern matches it: only the secret registry masks it
+
+
+def write_logs(path: Path, per_window: int = 60, secret: str | None = None) -> Path:
+    lines = {s: [r["Content"] for r in csv.DictReader((DATA / s / f"{s}_2k.log_structured.csv").open())]
+             for s in SYSTEMS}
+    with path.open("wb") as fh:
+        for w, window in enumerate(WINDOWS):
+            for i in range(per_window):
+                system = SYSTEMS[(i + w) % len(SYSTEMS)]
+                message = lines[system][(w * per_window + i) % len(lines[system])]
+                if secret and i == 7:
+                    message = f"{message} upstream answered {secret}"
+                ts = window.start + timedelta(seconds=i * 900 / per_window)
+                fh.write(orjson.dumps({"@timestamp": ts.isoformat(), "message": message, "log": {"level": "ERROR"},
+                                       "service": {"name": system.lower()}}) + b"\n")
+    return path
+
+
+def open_run(db, path: Path, *, read_ahead: bool):
+    from blocks.settings import load_settings
+    from tasks.analysis import prepare_context
+    from tasks.source import open_source
+
+    settings = load_settings(use_blocks=False)
+    return prepare_context(settings, db, open_source(settings, [str(path)]), "test-run", dry_run=False,
+                           read_ahead=read_ahead, input_paths=[str(path)])
+
+
+def analyse(ctx, windows=WINDOWS) -> None:
+    from tasks.analysis import analyse_window
+
+    ctx.plan(windows)
+    for window in windows:
+        analyse_window(ctx, window, mode="backfill")
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    return write_logs(tmp_path / "logs.ndjson")
+
+
+@pytest.fixture
+def serial(pg_template, logs):
+    """The same logs analysed in this process, in a database of their own: the rows to match."""
+    other = clone_database(pg_template, f"serial{os.getpid()}")
+    ctx = open_run(other, logs, read_ahead=False)
+    try:
+        analyse(ctx)
+    finally:
+        ctx.close()
+    assert ctx.read_ahead is None and "read-ahead wait" not in ctx.times
+    yield rows(other)
+    with pg_template.connect(ddl=True, autocommit=True, dbname="postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{other.settings.name}" WITH (FORCE)')
+
+
+def test_windows_counted_in_the_read_ahead_process_store_the_same_rows(db, logs, serial):
+    ctx = open_run(db, logs, read_ahead=True)
+    try:
+        analyse(ctx)
+    finally:
+        ctx.close()
+    assert ctx.times["read-ahead wait"] > 0 and ctx.read_ahead.peak_rss_mib > 0  # counted over there
+    assert ctx.engine_stale and not ctx.read_ahead.failed
+    got = rows(db)
+    assert len(got["grouping_templates"]) > 20 and len(got["window_counts"]) > 100
+    assert got == serial
+
+
+def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs, serial, monkeypatch):
+    """Window 4's transaction fails after the second process has grouped it (and gone on to the next ones):
+    its templates were rolled back, so the retry must not take them from a process that already knows them."""
+    import tasks.analysis as analysis
+
+    judge, calls = analysis._judge, []
+
+    def failing_once(ctx, conn, window, *args):
+        calls.append(window)
+        if window == WINDOWS[3] and calls.count(window) == 1:
+            raise RuntimeError("connection lost during detection")
+        return judge(ctx, conn, window, *args)
+
+    monkeypatch.setattr(analysis, "_judge", failing_once)
+    ctx = open_run(db, logs, read_ahead=True)
+    try:
+        with pytest.raises(RuntimeError, match="connection lost"):
+            analyse(ctx)
+        for window in WINDOWS[3:]:  # the task's retry: the same context, from the failed window on
+            analysis.analyse_window(ctx, window, mode="backfill")
+    finally:
+        ctx.close()
+    assert calls.count(WINDOWS[3]) == 2 and not ctx.read_ahead.failed
+    assert rows(db) == serial
+
+
+def test_when_the_read_ahead_process_dies_the_run_goes_on_in_this_process(db, logs, serial, caplog):
+    """Killed between two plans (a backfill's days): the next plan finds it gone and the run goes on here, with
+    an engine loaded from what is stored."""
+    from tasks.analysis import analyse_window
+
+    ctx = open_run(db, logs, read_ahead=True)
+    try:
+        for day, plan in enumerate((WINDOWS[:4], WINDOWS[4:])):
+            if day:
+                os.kill(ctx.read_ahead._process.pid, signal.SIGKILL)
+                ctx.read_ahead._process.join(10)
+            with caplog.at_level(logging.WARNING, logger="ailog.read_ahead"):
+                ctx.plan(plan)
+                for window in plan:
+                    analyse_window(ctx, window, mode="backfill")
+    finally:
+        ctx.close()
+    assert ctx.read_ahead.failed and "ended unexpectedly (exit code -9)" in caplog.text
+    assert rows(db) == serial
+
+
+def test_an_error_in_the_read_ahead_process_reaches_the_run_with_its_type(db, logs, tmp_path):
+    """The input vanishes after the run opened it: the window fails as it would in this process (same type and
+    words), so the task's retry rules (a configuration error is not retried) see the same exception."""
+    from tasks.analysis import analyse_window
+
+    errors = []
+    for read_ahead in (False, True):
+        ctx = open_run(db, logs, read_ahead=read_ahead)
+        moved = logs.rename(tmp_path / "moved.ndjson")
+        try:
+            ctx.plan(WINDOWS)
+            with pytest.raises(Exception) as caught:
+                analyse_window(ctx, WINDOWS[0], mode="backfill")
+            errors.append((type(caught.value), str(caught.value)))
+        finally:
+            ctx.close()
+            moved.rename(logs)
+    assert errors[0] == errors[1], errors
+    assert str(logs) in errors[1][1]
+
+
+def test_the_read_ahead_process_scrubs_the_secrets_this_run_registered(db, tmp_path):
+    from core.redact import _registry, register_secret
+
+    logs = write_logs(tmp_path / "secret.ndjson", secret=SECRET)
+    assert SECRET.encode() in logs.read_bytes()
+    register_secret(SECRET)  # e.g. a password read from a Prefect block: not in this process's environment
+    try:
+        ctx = open_run(db, logs, read_ahead=True)
+        try:
+            analyse(ctx)
+        finally:
+            ctx.close()
+    finally:
+        _registry.difference_update({SECRET})
+    assert ctx.times["read-ahead wait"] > 0
+    stored = repr(rows(db))
+    assert "upstream answered" in stored and SECRET not in stored
