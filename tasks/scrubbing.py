@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ahocorasick
+
 from core.errors import ConfigError
 from core.redact import URL_CREDENTIALS_PROBE, Redactor
 
@@ -52,6 +54,32 @@ def _card(m: re.Match) -> str:
     return "<card>" if 13 <= len(digits) <= 19 and _luhn(digits) else m.group(0)
 
 
+# ASCII text mapped to classes in one `bytes.translate`: digit → "1", space or hyphen → "-", capital → "A", other → "0"
+_CLASSES = bytes(ord("1") if chr(c).isdigit() else ord("-") if chr(c) in " -" else ord("A") if "A" <= chr(c) <= "Z"
+                 else ord("0") for c in range(128)) + b"0" * 128
+_CARD_PROBE = re.compile(r"\d" + r"[ -]?\d" * 12)  # 13 digits however grouped (Amex: 4-6-5)
+_IBAN_PROBE = re.compile(r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}")
+
+
+def may_hold_card(text: str) -> bool:
+    """`_CARD_PROBE.search(text)`, for ASCII text without the expression (it ran at every digit of every line):
+    thirteen digits with at most one space or hyphen between neighbours are thirteen "1"s once each lone
+    separator between two digits is dropped (two passes: `replace` does not overlap)."""
+    if not text.isascii():
+        return _CARD_PROBE.search(text) is not None
+    classes = text.encode().translate(_CLASSES)
+    if classes.count(b"1") < 13:
+        return False
+    return b"1111111111111" in classes.replace(b"1-1", b"11").replace(b"1-1", b"11")
+
+
+def may_hold_iban(text: str) -> bool:
+    """`_IBAN_PROBE.search(text)`, run only where two capitals are followed by two digits (ASCII text)."""
+    if text.isascii() and b"AA11" not in text.encode().translate(_CLASSES):
+        return False
+    return _IBAN_PROBE.search(text) is not None
+
+
 def _iban(m: re.Match) -> str:
     raw = re.sub(r"\s", "", m.group(0))
     if raw[:2] not in _IBAN_COUNTRIES:
@@ -66,15 +94,18 @@ class Pattern:
     name: str
     regex: re.Pattern
     replacement: str | Callable[[re.Match], str]
-    # a cheap test first: substrings of the lower-cased text, or a regex; the pattern runs only when it hits
-    probe: tuple[str, ...] | re.Pattern | None = None
+    # a cheap test first: substrings of the lower-cased text, a regex or a test of the text; the pattern runs
+    # only when it hits
+    probe: tuple[str, ...] | re.Pattern | Callable[[str], bool] | None = None
 
     def wanted(self, text: str, lower: str) -> bool:
         if self.probe is None:
             return True
         if isinstance(self.probe, tuple):
             return any(p in lower for p in self.probe)
-        return self.probe.search(text) is not None
+        if isinstance(self.probe, re.Pattern):
+            return self.probe.search(text) is not None
+        return self.probe(text)
 
 
 DEFAULT_PATTERNS: tuple[Pattern, ...] = (
@@ -90,10 +121,8 @@ DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "<jwt>", ("eyj",)),
     Pattern("key-value", re.compile(rf"(?i)({_SECRET_KEYS})(\"?[ \t]*[=:][ \t]*\"?|\"?[ \t]*=>[ \t]*\"?)[^\s\"'&;,)}}\]]+"),
             r"\1\2<secret>", _KEY_WORDS),
-    Pattern("card-number", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card,
-            re.compile(r"\d" + r"[ -]?\d" * 12)),  # 13 digits however grouped (Amex: 4-6-5); unrolled: faster
-    Pattern("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), _iban,
-            re.compile(r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}")),
+    Pattern("card-number", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card, may_hold_card),
+    Pattern("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), _iban, may_hold_iban),
     Pattern("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "<email>", ("@",)),
 )
 FIELDS = ("message", "stack_trace")
@@ -133,7 +162,7 @@ class Scrubber:
             if "PRIVATE KEY" in text:
                 text = _apply(DEFAULT_PATTERNS[:1], text)
             text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
-                else _apply(LINE_PATTERNS, text)
+                else self._scrub_line(text)
         return self._redact(_apply(self._whole, text))
 
     def refresh_secrets(self) -> None:
@@ -148,8 +177,22 @@ class Scrubber:
         if done is None:
             if len(self._lines) >= self.CACHE_SIZE:
                 self._lines.clear()
-            done = self._lines[line] = _apply(LINE_PATTERNS, line)
+            done = self._lines[line] = self._known_message_line(line) or _apply(LINE_PATTERNS, line)
         return done
+
+    def _known_message_line(self, line: str) -> str | None:
+        """A stack trace's first line is ``<exception>: <message>``, and the message was scrubbed just before it
+        (as a line of its own): the line is the exception's part plus that result — unless a probe hits the
+        part before the message. Without a hit there, no default pattern can match across the ": ": the
+        key-value and header patterns need their key before it (a hit), the others cannot hold ": "."""
+        cut = line.find(": ") + 2
+        if cut < 2:
+            return None
+        message = self._lines.get(line[cut:])
+        if message is None:
+            return None
+        head, gate = line[:cut], _gate_of(LINE_PATTERNS)
+        return None if gate is None or gate(head, head.lower()) else head + message
 
     def events(self, events: Iterator) -> Iterator:
         self.refresh_secrets()
@@ -166,10 +209,7 @@ def _apply(patterns: tuple[Pattern, ...], text: str) -> str:
     if not patterns:
         return text
     lower = text.lower()
-    entry = _GATES.get(id(patterns))
-    if entry is None or entry[0] is not patterns:
-        entry = _GATES[id(patterns)] = (patterns, _gate(patterns))
-    gate = entry[1]
+    gate = _gate_of(patterns)
     if gate is not None and not gate(text, lower):
         return text  # no probe hits: no pattern runs, nothing changes (the usual line)
     for p in patterns:
@@ -184,16 +224,33 @@ def _apply(patterns: tuple[Pattern, ...], text: str) -> str:
 _GATES: dict[int, tuple[tuple[Pattern, ...], Callable[[str, str], bool] | None]] = {}
 
 
+def _gate_of(patterns: tuple[Pattern, ...]) -> Callable[[str, str], bool] | None:
+    entry = _GATES.get(id(patterns))
+    if entry is None or entry[0] is not patterns:
+        entry = _GATES[id(patterns)] = (patterns, _gate(patterns))
+    return entry[1]
+
+
 def _gate(patterns: tuple[Pattern, ...]) -> Callable[[str, str], bool] | None:
-    """All the patterns' probes as one test (their words in one C-level pass): true when any probe hits.
-    None when a pattern has no probe (it always runs)."""
+    """All the patterns' probes as one test — their words in one pass of an Aho-Corasick automaton (about a
+    third of the time of searching each word) — true when any probe hits. None when a pattern has no probe."""
     if any(p.probe is None for p in patterns):
         return None
     words = tuple(dict.fromkeys(w for p in patterns if isinstance(p.probe, tuple) for w in p.probe))
-    searches = tuple(p.probe.search for p in patterns if not isinstance(p.probe, tuple))
+    tests = tuple(p.probe.search if isinstance(p.probe, re.Pattern) else p.probe
+                  for p in patterns if not isinstance(p.probe, tuple))
+    if not words:
+        return lambda text, lower: any(test(text) for test in tests)
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    first_word = automaton.iter
 
     def gate(text: str, lower: str) -> bool:
-        return any(map(lower.__contains__, words)) or any(search(text) is not None for search in searches)
+        for _ in first_word(lower):
+            return True
+        return any(test(text) for test in tests)  # a regex search returns a match or None
     return gate
 
 

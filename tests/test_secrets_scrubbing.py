@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from core.errors import ConfigError
 from tasks.models import SourceStats, Window
@@ -298,3 +300,46 @@ def test_the_redactor_skips_only_texts_its_patterns_cannot_change():
         assert redactor(text) == unguarded(text), text
         changed += redactor(text) != text
     assert changed > 1000  # the texts do exercise both patterns
+
+
+_CLASS_TEXT = st.text(alphabet=st.sampled_from("0123456789 -ABDEZ.:/xq\u0663\u00e9"), max_size=60)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_CLASS_TEXT)
+@example("card 3782 822463 10005 declined")
+@example("41-11-11-11-11-11-11-1")
+@example("1--2345678901234")
+@example("DE89 3704 0044 0532 0130 00")
+@example("\u0663" * 13)
+def test_the_card_and_iban_probes_answer_as_their_expressions(text):
+    """The probes read ASCII text through one byte translation instead of the expressions: for every text they
+    must answer exactly what the expressions answer (a miss would leave a card number or IBAN in the logs)."""
+    from tasks.scrubbing import _CARD_PROBE, _IBAN_PROBE, may_hold_card, may_hold_iban
+
+    assert may_hold_card(text) == (_CARD_PROBE.search(text) is not None)
+    assert may_hold_iban(text) == (_IBAN_PROBE.search(text) is not None)
+
+
+def test_a_trace_line_scrubbed_from_its_message_is_scrubbed_as_a_whole_line():
+    """A stack trace's first line ("<exception>: <message>") takes the scrubbed message it ends with (the
+    line-wise step of `Scrubber._scrub`): on seeded
+    lines of secret-looking messages behind exception names — some of which end in a key or header name, so
+    that the whole line holds a secret the message alone does not — the result is the whole line's."""
+    import random
+
+    from tasks.scrubbing import LINE_PATTERNS, _apply
+
+    rng = random.Random(21)
+    heads = ["java.lang.IllegalStateException", "com.bank.auth.Password", "x.Cookie", "io.jsonwebtoken.Token",
+             "a.b.Authorization", "org.Sig", "Error", "com.bank.Card4111", "DE89", "Caused by: x.y.Z"]
+    shortcut = 0
+    for _ in range(4000):
+        message = rng.choice([_probe_texts(rng), f"Leak-{rng.randint(0, 99)} refused", "1111 1111 1111 1111",
+                              "=hunter2", "Basic dXNlcjpw", "3704 0044 0532 0130 00"]).replace("\n", " ")
+        line = f"{rng.choice(heads)}: {message}"
+        scrubber = Scrubber()
+        scrubber.scrub(message)
+        shortcut += scrubber._known_message_line(line) is not None
+        assert scrubber._scrub_line(line) == _apply(LINE_PATTERNS, line), line
+    assert shortcut > 1000  # the shortcut is taken
