@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import resource
 import time
 from collections import deque
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from tasks.models import Window
 from tasks.stage_times import StageTimes
@@ -27,7 +29,28 @@ from tasks.stage_times import StageTimes
 log = logging.getLogger("ailog.read_ahead")
 
 MIN_PLAN = 4  # fewer windows than this (a regular run's one or three) are counted in-process: a start costs ~1 s
+MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would only take turns on one core
 STOP_SECONDS = 5.0
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
+    """The CPUs this process may use: its affinity, capped by the container's CPU limit (cgroup v2 `cpu.max`,
+    or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`; a Kubernetes `limits.cpu` ends up there)."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return cpus
+    try:
+        if quota not in ("max", "-1") and int(period) > 0:
+            cpus = min(cpus, int(quota) / int(period))
+    except ValueError:
+        pass
+    return cpus
 
 
 @dataclass(frozen=True)
@@ -50,8 +73,9 @@ def recipe_for(settings, db, input_paths: list[str] | None) -> Recipe:
 class ReadAhead:
     """The parent's side: send plans of windows, take their counts in order, restart on any deviation."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, cpus: float | None = None) -> None:
         self._recipe = recipe
+        self.cpus = usable_cpus() if cpus is None else cpus
         self._process = None
         self._pipe = None
         self._plan: list[Window] = []  # the last plan, kept to restart from any of its windows
@@ -65,7 +89,8 @@ class ReadAhead:
         if self._sent:  # the previous plan was not taken to its end: whatever it read ahead is not wanted
             self.stop()
         self._plan = list(windows)
-        self._reading = not self.failed and bool(windows) and (self._process is not None or len(windows) >= MIN_PLAN)
+        self._reading = not self.failed and bool(windows) and (
+            self._process is not None or (len(windows) >= MIN_PLAN and self.cpus >= MIN_CPUS))
         if self._reading:
             self._send(self._plan)
             self._reading = not self.failed

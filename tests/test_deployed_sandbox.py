@@ -96,6 +96,11 @@ def test_backfill_rerun_of_one_day(world):
                           "window_start < %s", start, start + timedelta(days=1))
     expected = sum(1 for d in world["docs"] if d["@timestamp"].startswith(DAY.isoformat()))
     assert windows[0] == (96, expected)
+    from tasks.read_ahead import MIN_CPUS, usable_cpus
+
+    if usable_cpus() >= MIN_CPUS:  # the day was read, grouped and counted in a second process, in the sandbox too
+        (summary,), = _sql(stack, "SELECT summary FROM runs WHERE run_id = %s", run_id)
+        assert summary["read_ahead_rss_mib"] > 0 and summary["stage_seconds"]["read-ahead wait"] >= 0, summary
     assert _sql(stack, "SELECT count(*) FROM day_reports WHERE day = %s", DAY) == [(1,)]
     # the publish subflow ran in the same pod: Teams daily report and the three Confluence pages
     assert sum(1 for t in _texts(teams) if DAY.isoformat() in t and "report" in t.lower()) == 1

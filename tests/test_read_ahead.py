@@ -180,3 +180,32 @@ def test_the_read_ahead_process_scrubs_the_secrets_this_run_registered(db, tmp_p
     assert ctx.times["read-ahead wait"] > 0
     stored = repr(rows(db))
     assert "upstream answered" in stored and SECRET not in stored
+
+
+@pytest.mark.parametrize("files, limit", [({"cpu.max": "max 100000\n"}, None), ({"cpu.max": "100000 100000\n"}, 1.0),
+                                          ({"cpu.max": "150000 100000\n"}, 1.5),
+                                          ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+                                          ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+                                          ({}, None), ({"cpu.max": "garbage\n"}, None)])
+def test_the_usable_cpus_are_capped_by_the_container_limit(tmp_path, files, limit):
+    from tasks.read_ahead import usable_cpus
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    cpus = float(len(os.sched_getaffinity(0)))
+    assert usable_cpus(tmp_path) == (cpus if limit is None else min(cpus, limit))
+
+
+def test_a_pod_limited_to_one_cpu_counts_in_this_process(db, logs, serial):
+    """Two processes on one core only take turns: the windows are counted here, and stored the same."""
+    from tasks.read_ahead import ReadAhead
+
+    ctx = open_run(db, logs, read_ahead=True)
+    ctx.read_ahead = ReadAhead(ctx.read_ahead._recipe, cpus=1.0)
+    try:
+        analyse(ctx)
+    finally:
+        ctx.close()
+    assert ctx.read_ahead._process is None and "read-ahead wait" not in ctx.times
+    assert rows(db) == serial
