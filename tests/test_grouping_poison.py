@@ -245,3 +245,69 @@ def test_a_plain_message_is_its_own_key_exactly_when_its_words_join_back_to_it(m
         assert key == " ".join(words)
         if message.isascii() and key == message:
             assert key is message
+
+
+def _parse_trace_by_lines(message: str, stack_trace: str | None, error_type: str | None):
+    """`parse_trace` as it was (stop 15): every line split off, the head read by the regular expression, the
+    frames cached by the tuple of lines."""
+    from tasks.grouping.stacktrace import (
+        JAVA_EXC,
+        MAX_LINE,
+        MAX_TRACE,
+        PY_FRAME,
+        Trace,
+        _java_scan,
+        _java_trace,
+        _python,
+        _read_java_lines,
+    )
+
+    text = stack_trace if stack_trace else (message if "\n" in message else None)
+    if not text:
+        return Trace(exc_type=error_type, root_type=error_type, message="") if error_type else None
+    lines = [line[:MAX_LINE] for line in text[:MAX_TRACE].splitlines()]
+    if 'File "' in text and any(PY_FRAME.match(line) for line in lines[:50]):
+        return _python(lines, error_type)
+    head = lines[0].strip() if lines else ""
+    m = JAVA_EXC.match(head)
+    if m is None or head.startswith("at "):
+        return _java_scan(lines, message, error_type)
+    exc_type = error_type or m.group(1)
+    exc_message = "" if error_type else (m.group(2) or "").strip()
+    _, root, frames = _read_java_lines(tuple(lines[1:400]), 1 if head.startswith("Caused by:") else 0)
+    return _java_trace(exc_type, root or m.group(1), exc_message, list(frames), message)
+
+
+_HEAD_PARTS = ["Caused by:", "Caused by: ", "Exception in thread \"main\" ", "Exception in thread \"a b\"", "java",
+               ".lang", ".IllegalState", "Exception", "Error", "Fault", "$1", "x", "9", ":", ": ", ":  ", " ", "\t",
+               "\u2003", "boom 42", "é", "\u0663", "at ", ".", "File \"a.py\""]
+_LINE_ENDS = ["\n", "\r\n", "\r", "\x0b", "\x1c", "\x85", "\u2028", "\n\n"]
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(_HEAD_PARTS), max_size=8).map("".join),
+       st.lists(st.tuples(st.sampled_from(_LINE_ENDS), st.sampled_from(_TRACE_LINES + _HEAD_PARTS)), max_size=10),
+       st.sampled_from([None, "com.bank.MyError"]), st.sampled_from(["", "first line", "java.lang.X: msg"]))
+@example("java.lang.IllegalStateException: boom", [("\r", _TRACE_LINES[2]), ("\u2028", _TRACE_LINES[5])], None, "")
+@example("Caused by: java.io.IOException", [("\r\n", _TRACE_LINES[2]), ("\x1c", _TRACE_LINES[5])], None, "m")
+def test_a_trace_is_read_as_when_every_line_was_split_off(head, rest, error_type, message):
+    """`parse_trace` cuts off only the first line (at whatever str.splitlines ends a line with), reads the
+    exception's name up to the first colon and caches the frames by the text after the first line: for any
+    trace the same Trace as splitting every line and matching the head with `JAVA_EXC`."""
+    from tasks.grouping.stacktrace import parse_trace
+
+    trace = head + "".join(end + line for end, line in rest)
+    assert parse_trace(message, trace, error_type) == _parse_trace_by_lines(message, trace, error_type)
+    multi_line = f"{head}\n{message}"
+    assert parse_trace(multi_line, None, error_type) == _parse_trace_by_lines(multi_line, None, error_type)
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(_HEAD_PARTS), max_size=10).map("".join))
+@example("Caused by: java.io.IOException:  disk")
+@example("Exception in thread \"main\" java.lang.Error")
+def test_the_exception_line_is_read_as_the_regular_expression_reads_it(head):
+    from tasks.grouping.stacktrace import JAVA_EXC, _exception_line
+
+    m = JAVA_EXC.match(head)
+    assert _exception_line(head) == (m.groups() if m else None)

@@ -49,6 +49,12 @@ class Trace:
         return f"{self.exc_type}:{root} {message} {at}".strip()
 
 
+# where str.splitlines ends a line: the first line of a trace is cut off at the first of these (\r\n is one end)
+_LINE_END = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_EXC_PREFIX = re.compile(r"Caused by:\s*|Exception in thread \"[^\"]*\"\s*")
+_EXC_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[\w$]+)+(?:Exception|Error|Throwable|Failure|Fault)[\w$]*")
+
+
 def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -> Trace | None:
     """A Trace when the event carries a stack trace (in stack_trace, or a multi-line message), else None."""
     text = stack_trace if stack_trace else (message if "\n" in message else None)
@@ -57,23 +63,63 @@ def parse_trace(message: str, stack_trace: str | None, error_type: str | None) -
             return Trace(exc_type=error_type, root_type=error_type, message="")
         return None
     # bounded work whatever the input: the head of the trace, each line cut to a sane length
-    lines = [line[:MAX_LINE] for line in text[:MAX_TRACE].splitlines()]
-    if 'File "' in text and any(PY_FRAME.match(line) for line in lines[:50]):  # a substring test skips Java's
-        return _python(lines, error_type)
-    return _java(lines, message, error_type)
+    text = text[:MAX_TRACE]
+    if 'File "' in text:  # a substring test skips Java's
+        lines = [line[:MAX_LINE] for line in text.splitlines()]
+        if any(PY_FRAME.match(line) for line in lines[:50]):
+            return _python(lines, error_type)
+        return _java(lines, message, error_type)
+    end = _LINE_END.search(text)
+    head, body = (text[:end.start()], text[end.end():]) if end else (text, "")
+    return _java_head(head[:MAX_LINE].strip(), body, text, message, error_type)
 
 
 def _java(lines: list[str], message: str, error_type: str | None) -> Trace | None:
+    """`_java_head` for a trace already split into lines."""
+    return _java_head(lines[0].strip() if lines else "", "\n".join(lines[1:400]), lines, message, error_type)
+
+
+def _java_head(head: str, body: str, lines: list[str] | str, message: str, error_type: str | None) -> Trace | None:
     """The usual trace starts with its exception line; its frames repeat from event to event (only the first
-    line carries the message's variables), so what the frames say is read once per distinct body."""
-    head = lines[0].strip() if lines else ""
-    m = JAVA_EXC.match(head)
-    if m is None or head.startswith("at "):
+    line carries the message's variables), so what the frames (``body``: the lines after the first) say is
+    read once per distinct body. ``lines``: the trace's lines, or its text to split when the head is not an
+    exception line."""
+    exception = _exception_line(head)
+    if exception is None or head.startswith("at "):
+        if isinstance(lines, str):
+            lines = [line[:MAX_LINE] for line in lines.splitlines()]
         return _java_scan(lines, message, error_type)
-    exc_type = error_type or m.group(1)
-    exc_message = "" if error_type else (m.group(2) or "").strip()
-    _, root, frames = _java_body(tuple(lines[1:400]), 1 if head.startswith("Caused by:") else 0)
-    return _java_trace(exc_type, root or m.group(1), exc_message, list(frames), message)
+    name, rest = exception
+    exc_type = error_type or name
+    exc_message = "" if error_type else (rest or "").strip()
+    _, root, frames = _java_body(body, 1 if head.startswith("Caused by:") else 0)
+    return _java_trace(exc_type, root or name, exc_message, list(frames), message)
+
+
+def _exception_line(head: str) -> tuple[str, str | None] | None:
+    """``JAVA_EXC.match(head)``'s two groups, without its backtracking over the message: the exception's name
+    runs from the optional "Caused by:" to the first ":" (a name holds none), checked once per distinct name."""
+    prefix = _EXC_PREFIX.match(head) if head[:1] in "CE" else None
+    start = prefix.end() if prefix else 0
+    colon = head.find(":", start)
+    name = head[start:] if colon < 0 else head[start:colon]
+    if not _is_exception_name(name):
+        return None
+    if colon < 0:
+        return name, None
+    rest = head[colon + 1:]
+    return name, rest[1:] if rest[:1].isspace() else rest
+
+
+@lru_cache(maxsize=20_000)
+def _is_exception_name(name: str) -> bool:
+    return _EXC_NAME.fullmatch(name) is not None
+
+
+@lru_cache(maxsize=20_000)
+def _java_body(body: str, block: int) -> tuple[tuple[str, str] | None, str | None, tuple[str, ...]]:
+    """`_read_java_lines` of a trace's lines after its first, by their text (cached: bodies repeat)."""
+    return _read_java_lines(tuple(line[:MAX_LINE] for line in body.splitlines()[:399]), block)
 
 
 def _java_scan(lines: list[str], message: str, error_type: str | None) -> Trace | None:
@@ -107,9 +153,6 @@ def _read_java_lines(lines: tuple[str, ...], block: int = 0) -> tuple[tuple[str,
             if not name.startswith(FRAMEWORK) and "$$" not in name:
                 frames.append(_strip_lambda(name))
     return first, root, tuple(frames)
-
-
-_java_body = lru_cache(maxsize=20_000)(_read_java_lines)
 
 
 def _java_trace(exc_type: str, root_type: str | None, exc_message: str, frames: list[str], message: str) -> Trace:
