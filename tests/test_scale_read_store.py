@@ -63,6 +63,27 @@ def test_counting_keeps_the_earliest_sample_whatever_the_order():
         assert counts.events == 300 and sum(counts.minutes.values()) == 300
 
 
+_VALUES = st.sampled_from([None, "", "pod-1", "pod-2", "node-7", "1.4.2", "bank-prod", "x" * 250, "x" * 201 + "y"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b", ""]), _VALUES, _VALUES, _VALUES,
+                          _VALUES, _VALUES), max_size=40))
+def test_dimensions_counted_per_combination_equal_counting_each_value(rows):
+    """`count_events` counts each combination of field values once per event and splits it into values at the
+    end of the window: the same counts as one count per (problem, app, field, value) per event (cut to 200)."""
+    events = [(LogEvent(timestamp=T0, message="m", app=app, pod=pod, host=host, version=version, namespace=ns,
+                        error_type=error_type), problem, "t") for problem, app, pod, host, version, ns, error_type in rows]
+    expected: dict = {}
+    for event, problem, _ in events:
+        for dim in ("pod", "host", "version", "namespace", "error_type"):
+            value = getattr(event, dim)
+            if value:
+                key = (problem, event.app or "unknown", dim, str(value)[:200])
+                expected[key] = expected.get(key, 0) + 1
+    assert dict(count_events(iter(events), W).dimensions) == expected
+
+
 def _lines(n: int, *, shuffle: bool) -> list[bytes]:
     rng = random.Random(5)
     docs = [{"@timestamp": (T0 - timedelta(hours=1) + timedelta(seconds=i * 7)).isoformat().replace("+00:00", "Z"),

@@ -74,6 +74,7 @@ def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -
     """
     counts = WindowCounts(window=window)
     minutes, dimensions, samples, templates = counts.minutes, counts.dimensions, counts.samples, counts.templates
+    combinations: dict[tuple, int] = {}  # (problem_id, app, *the DIMENSIONS' values) -> count
     events = 0
     for event, problem_id, template in grouped:
         ts = event.timestamp
@@ -84,11 +85,9 @@ def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -
         events += 1
         if problem_id not in templates:
             templates[problem_id] = template
-        for dim, value in (("pod", event.pod), ("host", event.host), ("version", event.version),
-                           ("namespace", event.namespace), ("error_type", event.error_type)):
-            if value:
-                dkey = (problem_id, app, dim, str(value)[:200])
-                dimensions[dkey] = dimensions.get(dkey, 0) + 1
+        # one count per combination of field values; split into one count per value once per combination
+        ckey = (problem_id, app, event.pod, event.host, event.version, event.namespace, event.error_type)
+        combinations[ckey] = combinations.get(ckey, 0) + 1
         sample = samples.get(problem_id)
         if sample is None:
             message = event.message if not event.stack_trace else f"{event.message}\n{event.stack_trace}"
@@ -103,5 +102,10 @@ def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -
                 sample.error_type = event.error_type or sample.error_type
         if ts > sample.last_ts:
             sample.last_ts = ts
+    for (problem_id, app, *values), n in combinations.items():
+        for dim, value in zip(DIMENSIONS, values, strict=True):
+            if value:
+                dkey = (problem_id, app, dim, str(value)[:200])
+                dimensions[dkey] = dimensions.get(dkey, 0) + n
     counts.events = events
     return counts
