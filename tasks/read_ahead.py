@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -107,12 +108,14 @@ class ReadAhead:
                 return None
         waited = time.perf_counter()
         try:
-            message = self._pipe.recv()
+            kind, payload = self._pipe.recv()
+            while kind == "log":  # its warnings, told here: this process's handlers reach the run's log
+                relay(payload)
+                kind, payload = self._pipe.recv()
         except (EOFError, OSError):
             self._died()
             return None
         times["read-ahead wait"] += time.perf_counter() - waited
-        kind, payload = message
         if kind == "error":
             self.stop()
             raise payload
@@ -163,6 +166,28 @@ class ReadAhead:
                     "process", code)
 
 
+def relay(record: tuple[str, int, str]) -> None:
+    """A warning of the second process, logged here under its logger's name (and redacted like any other)."""
+    name, level, text = record
+    logging.getLogger(name).log(level, "%s", text)
+
+
+class _PipeHandler(logging.Handler):
+    """Sends the second process's warnings to the first: its own stderr is not the run's log (Prefect's
+    handlers live in the first process). A lock: the Elasticsearch source's slice threads may log too."""
+
+    def __init__(self, pipe, lock: threading.Lock) -> None:
+        super().__init__(logging.WARNING)
+        self._pipe, self._lock = pipe, lock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            with self._lock:
+                self._pipe.send(("log", (record.name, record.levelno, record.getMessage())))
+        except Exception:  # noqa: S110 - the first process is gone or stopped listening: nothing to tell
+            pass
+
+
 def serve(pipe, recipe: Recipe) -> None:
     """The second process: open the source and engine, then count each planned window and send it back."""
     from core.redact import register_secret
@@ -170,10 +195,13 @@ def serve(pipe, recipe: Recipe) -> None:
 
     for secret in recipe.secrets:
         register_secret(secret)
+    lock = threading.Lock()
+    logging.getLogger().addHandler(_PipeHandler(pipe, lock))
+    logging.getLogger().setLevel(logging.WARNING)
     try:
         source, engine = open_grouping(recipe.settings, recipe.input_paths)
     except Exception as exc:  # e.g. the database or a rule file: the parent raises it for the window it wants
-        _send_error(pipe, exc)
+        _send_error(pipe, exc, lock)
         return
     try:
         while True:
@@ -188,18 +216,19 @@ def serve(pipe, recipe: Recipe) -> None:
                 try:
                     counted = count_window(source, engine, window, times)
                 except Exception as exc:
-                    _send_error(pipe, exc)
+                    _send_error(pipe, exc, lock)
                     return  # its engine may hold half a window: the parent starts a new process
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 try:
-                    pipe.send(("counted", (counted, dict(times), rss)))
+                    with lock:
+                        pipe.send(("counted", (counted, dict(times), rss)))
                 except OSError:  # the parent stopped listening (stop(), or it died)
                     return
     finally:
         getattr(source, "close", lambda: None)()
 
 
-def _send_error(pipe, exc: Exception) -> None:
+def _send_error(pipe, exc: Exception, lock: threading.Lock) -> None:
     """The exception itself when it pickles (so the parent's retry rules see its type), else its text."""
     import pickle
 
@@ -208,6 +237,7 @@ def _send_error(pipe, exc: Exception) -> None:
     except Exception:
         exc = RuntimeError(f"{type(exc).__name__}: {exc}")
     try:
-        pipe.send(("error", exc))
+        with lock:
+            pipe.send(("error", exc))
     except OSError:
         pass

@@ -209,3 +209,57 @@ def test_a_pod_limited_to_one_cpu_counts_in_this_process(db, logs, serial):
         ctx.close()
     assert ctx.read_ahead._process is None and "read-ahead wait" not in ctx.times
     assert rows(db) == serial
+
+
+def test_a_warning_in_the_read_ahead_process_reaches_the_run_log(db, logs, caplog):
+    """The Elasticsearch source warns when it cannot close a point in time (every close answers 503 here): read
+    ahead, the warning is logged in the second process, and must reach this one's log."""
+    from dataclasses import replace
+
+    from blocks.settings import load_settings
+    from tasks.source import open_source
+    from tests.fakes.elasticsearch_server import FakeElasticsearch
+    from tests.test_source_files_and_es import es_settings
+
+    docs = [orjson.loads(line) for line in logs.read_bytes().splitlines()]
+    with FakeElasticsearch(docs) as es:
+        es.close_faults = 10**6
+        settings = load_settings(use_blocks=False)
+        settings = replace(settings, elasticsearch=es_settings(es.url, page_size=50, max_retries=0))
+        from tasks.analysis import prepare_context
+
+        ctx = prepare_context(settings, db, open_source(settings, None), "test-run", dry_run=False, read_ahead=True)
+        try:
+            with caplog.at_level(logging.WARNING):
+                analyse(ctx)
+        finally:
+            ctx.close()
+    assert ctx.times["read-ahead wait"] > 0 and not ctx.read_ahead.failed
+    closes = [r for r in caplog.records if "could not close the point in time" in r.getMessage()]
+    assert len(closes) == len(WINDOWS) and closes[0].name == "ailog.source.elasticsearch"
+
+
+def test_the_read_ahead_process_warnings_travel_as_log_messages(caplog):
+    """Its own stderr is not the run's log: a warning logged there (e.g. the Elasticsearch source's) travels
+    through the pipe and is logged here under the same logger, ahead of the window it came with."""
+    import multiprocessing
+    import threading
+
+    from tasks.read_ahead import _PipeHandler, relay
+
+    here, there = multiprocessing.Pipe()
+    logger = logging.getLogger("ailog.source.test")
+    handler = _PipeHandler(there, threading.Lock())
+    logger.addHandler(handler)
+    try:
+        logger.warning("could not close the point in time (%s)", "ConnectionError")
+        logger.info("not sent: below a warning")
+    finally:
+        logger.removeHandler(handler)
+    kind, payload = here.recv()
+    assert kind == "log" and not here.poll(0.2)
+    caplog.clear()  # the warning as logged over there (here, in this test)
+    with caplog.at_level(logging.WARNING, logger="ailog.source.test"):
+        relay(payload)
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("ailog.source.test", logging.WARNING, "could not close the point in time (ConnectionError)")]

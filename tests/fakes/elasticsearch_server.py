@@ -14,7 +14,8 @@ refused with 400, because paging by a non-unique sort with search_after silently
 
 Injectable faults (one per search request, from `faults`): "429", "503", "failed_shards" (one shard's hits
 missing, `_shards.failed` = 1 with `failures`), "expired", "timed_out", "drop" (connection closed without an
-answer), ("slow", seconds), and `down_after_pages` (every search after N pages answers 503: the node is gone).
+answer), ("slow", seconds), and `down_after_pages` (every search after N pages answers 503: the node is gone);
+`close_faults`: that many PIT closes answer 503 (the PIT stays open until it expires).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class FakeElasticsearch(FakeServer):
         self.closed_pits: list[str] = []
         self.faults: list = []  # consumed one per search request
         self.down_after_pages: int | None = None
+        self.close_faults = 0
         self.search_calls = 0
         self.pages_served = 0
         self.rotate_pit_ids = True
@@ -212,6 +214,10 @@ class FakeElasticsearch(FakeServer):
                                                                    "failed": 0}})
         if method == "DELETE" and path == "/_pit":
             base = json.loads(request["body"])["id"].split(".")[0]
+            with self.state_lock:
+                refused, self.close_faults = self.close_faults > 0, max(self.close_faults - 1, 0)
+            if refused:
+                return self._error(503, "unavailable_shards_exception", "the node is shutting down")
             with self.state_lock:
                 found = self.pits.pop(base, None) is not None
                 self.open_pits.discard(base)
