@@ -16,16 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from blocks.settings import Settings
 from core.db import Database
 from tasks.counting import WindowCounts, count_events
-from tasks.grouping.store import PendingTemplates, TemplateRows
 from tasks.models import SourceStats, Window, iso_z
 from tasks.stage_times import StageTimes
 from tasks.store import advance_watermark, lock_window, replace_window_counts
+
+if TYPE_CHECKING:  # the grouping engine is imported when a window is analysed, not when a command starts
+    from tasks.grouping.store import PendingTemplates, TemplateRows
 
 log = logging.getLogger("ailog.analysis")
 
