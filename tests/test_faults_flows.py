@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
+import psycopg
 import pytest
 
 from ailog.simulation import generate
@@ -302,3 +303,30 @@ def test_re_backfilling_a_pruned_day_does_not_add_to_pruned_totals_again(prefect
     with env["db"].connect() as conn:
         again = conn.execute("SELECT sum(count_pruned), sum(count_total) FROM problems").fetchone()
     assert again == first
+
+
+def test_the_runs_connection_is_kept_and_replaced_once_the_server_drops_it(db):
+    """Windows share one connection (no backend start and cold caches per window); one the server ended in
+    between (a restart, an idle timeout) is replaced before the next window instead of failing it."""
+    from tasks.analysis import AnalysisContext
+
+    ctx = AnalysisContext(settings=None, db=db, source=None, run_id="run", dry_run=False)
+    with ctx.transaction() as conn:
+        first = conn.info.backend_pid
+    with ctx.transaction() as conn:
+        assert conn.info.backend_pid == first
+        conn.execute("INSERT INTO watermarks (name, value) VALUES ('kept', now())")
+    with db.connect(ddl=True, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0]
+    with ctx.transaction() as conn:
+        assert conn.info.backend_pid != first
+        conn.execute("INSERT INTO watermarks (name, value) VALUES ('after', now())")
+    with pytest.raises(psycopg.errors.UniqueViolation), ctx.transaction() as conn:  # a failed window: rolled back
+        conn.execute("INSERT INTO watermarks (name, value) VALUES ('after', now())")
+    with ctx.transaction() as conn:
+        conn.execute("INSERT INTO watermarks (name, value) VALUES ('retried', now())")
+    held = ctx._conn
+    ctx.close()
+    assert held.closed and ctx._conn is None
+    with db.connect() as conn:
+        assert {r[0] for r in conn.execute("SELECT name FROM watermarks")} == {"kept", "after", "retried"}

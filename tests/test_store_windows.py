@@ -52,7 +52,7 @@ def test_rerun_replaces_never_double_counts(db):
         lock_window(conn, W)
         replace_window_counts(conn, count_events(events(30), W), stats)
         conn.commit()
-        assert table_counts(conn) == first == {"window_counts": 30, "window_dimensions": 30 * 3}  # pod, version, error_type
+        assert table_counts(conn) == first == {"window_counts": 30, "window_dimensions": 30 * 2}  # pod, version
         # fewer events upstream on the re-run: rows that vanished are gone too
         replace_window_counts(conn, count_events(events(10, pod="payments-2"), W), SourceStats(events_read=10))
         conn.commit()

@@ -18,6 +18,10 @@ SCHEMA = "ailog"
 # and give up after 3 unanswered probes (~1 minute). Ignored on Unix sockets.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 SERVER_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+# Every time the tool stores or reads is UTC (windows, days, times of day). A server whose default time zone is
+# local (Europe/Prague) or spelled otherwise (Etc/UTC) would hand back timestamps in that zone: a window's hour
+# read in local time, and zoneinfo datetimes that hash and compare several times slower than UTC ones.
+SESSION_TIMEZONE = "-c TimeZone=UTC"
 
 
 class Database:
@@ -60,7 +64,7 @@ class Database:
             "connect_timeout": s.connect_timeout,
             "application_name": "ailog",
             "options": f"-c search_path={SCHEMA},public -c statement_timeout={s.statement_timeout_ms} "
-                       f"{SERVER_KEEPALIVES}",
+                       f"{SESSION_TIMEZONE} {SERVER_KEEPALIVES}",
             **KEEPALIVES,
         }
         if password is not None:
@@ -69,18 +73,27 @@ class Database:
 
     @contextmanager
     def connect(self, *, ddl: bool = False, autocommit: bool = False, dbname: str | None = None) -> Iterator[psycopg.Connection]:
+        conn = self.open(ddl=ddl, autocommit=autocommit, dbname=dbname)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def open(self, *, ddl: bool = False, autocommit: bool = False, dbname: str | None = None) -> psycopg.Connection:
+        """A new connection the caller closes (`connect` for one block of work)."""
         params = self.conninfo(ddl=ddl, dbname=dbname)
         try:
             conn = psycopg.connect(autocommit=autocommit, **params)
         except psycopg.OperationalError as exc:
             message, settings_wrong = self._explain(exc, ddl=ddl, params=params)
             raise (ConfigError if settings_wrong else ServiceUnavailable)(message) from None
-        try:
-            if ddl and self.settings.ddl_role:
+        if ddl and self.settings.ddl_role:
+            try:
                 conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self.settings.ddl_role)))
-            yield conn
-        finally:
-            conn.close()
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
     def _explain(self, exc: Exception, *, ddl: bool, params: dict) -> tuple[str, bool]:
         """One line naming the settings to fix (the password never appears), and whether a setting is wrong

@@ -7,7 +7,6 @@ stores the same rows.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,7 +14,8 @@ from datetime import datetime
 
 from tasks.models import LogEvent, Window
 
-DIMENSIONS = ("pod", "host", "version", "namespace", "error_type")
+# the field values peaks are explained by (tasks.detection.explain); a problem's error type is in its sample
+DIMENSIONS = ("pod", "host", "version", "namespace")
 MAX_SAMPLE_CHARS = 4000
 
 
@@ -59,13 +59,6 @@ class WindowCounts:
             apps.setdefault(problem_id, set()).add(app)
         return apps
 
-    def data_hash(self) -> str:
-        """A fingerprint of the counts, to tell whether a re-run changed anything."""
-        clock = {m: m.isoformat() for _, _, m in self.minutes}  # a window has at most 15 minutes
-        text = "".join([f"{p}|{a}|{clock[m]}|{n}\n" for (p, a, m), n in sorted(self.minutes.items())])
-        return hashlib.sha256(text.encode()).hexdigest()  # the same digest as hashing line by line
-
-
 def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -> WindowCounts:
     """Count ``(event, problem_id, template)`` triples of one window at 1-minute resolution.
 
@@ -86,7 +79,7 @@ def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -
         if problem_id not in templates:
             templates[problem_id] = template
         # one count per combination of field values; split into one count per value once per combination
-        ckey = (problem_id, app, event.pod, event.host, event.version, event.namespace, event.error_type)
+        ckey = (problem_id, app, event.pod, event.host, event.version, event.namespace)
         combinations[ckey] = combinations.get(ckey, 0) + 1
         sample = samples.get(problem_id)
         if sample is None:

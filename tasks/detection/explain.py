@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-DIMENSIONS = ("pod", "host", "version", "namespace")
+from tasks.counting.counts import DIMENSIONS
 
 
 def load_dimensions(conn: psycopg.Connection, window_start: datetime, problems: list[str]):
-    """This window's and the last week's field values per (problem, app)."""
+    """This window's and the last week's field values per (problem, app) (windows stored by earlier versions
+    also hold error_type rows: not read)."""
     current: dict = defaultdict(lambda: defaultdict(int))
     past: dict = defaultdict(lambda: defaultdict(int))
     if not problems:
