@@ -139,10 +139,10 @@ def measure_size(n: int, cache: Path, sources: tuple[str, ...] = ("es", "ndjson"
     row: dict = {"n": n, "load": os.getloadavg()[0]}
     row["ndjson_read"] = floor_ndjson(path)[1]
     results = {}
-    with ServerProcess(path) as (url, count):
-        got, row["es_read"] = floor_es(url)
-        assert got == count == n, (got, count, n)
-        if "es" in sources:
+    if "es" in sources:  # the server holds every document in memory (about 4.3 GiB at 1M): only when measured
+        with ServerProcess(path) as (url, count):
+            got, row["es_read"] = floor_es(url)
+            assert got == count == n, (got, count, n)
             results["es"], row["es_rss_mib"] = run_child({"steps": day_steps("es")},
                                                          {"ES_HOST": url, "ES_INDEX": "logs-bench"})
     if "ndjson" in sources:
@@ -211,7 +211,9 @@ def main() -> int:
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "ailog-scale-cache"))
     p.add_argument("--history-days", type=int, default=14)
     p.add_argument("--history-events", type=int, default=400_000)  # the 14-day history
-    p.add_argument("--sources", default="es,ndjson", help="backfills to run: es, ndjson or both")
+    p.add_argument("--sources", default="es,ndjson",
+                   help="backfills to run: es, ndjson or both (ndjson alone starts no Elasticsearch-protocol server:"
+                        " at 5M it would hold about 20 GiB)")
     p.add_argument("--skip-history", action="store_true", help="skip the gzipped history's read measurement")
     p.add_argument("--history-backfill", action="store_true",
                    help="also backfill the whole gzipped history into PostgreSQL (long: every window is judged)")

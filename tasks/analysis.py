@@ -190,14 +190,13 @@ def load_grouping_engine(settings: Settings, db: Database):
         return load_engine(conn, rules)
 
 
-def open_grouping(settings: Settings, input_paths: tuple[str, ...] | None) -> tuple[object, object]:
-    """The scrubbed source and the engine of the read-ahead process, opened as `prepare_context` opens them."""
+def open_scrubbed_source(settings: Settings, input_paths: tuple[str, ...] | None):
+    """The scrubbed source of a read-ahead process, opened as `prepare_context` opens it."""
     from tasks.scrubbing import scrubbed
     from tasks.source import open_source
 
     tune_gc()
-    source = scrubbed(open_source(settings, list(input_paths) if input_paths else None), settings)
-    return source, load_grouping_engine(settings, Database(settings.database))
+    return scrubbed(open_source(settings, list(input_paths) if input_paths else None), settings)
 
 
 def count_window(source, engine, window: Window, times: StageTimes) -> CountedWindow:

@@ -1,15 +1,19 @@
-"""Read ahead: a second process reads, scrubs, groups and counts the next windows while this one stores and judges
-the current one, so a backfill uses two cores (and the time PostgreSQL works on a window is not idle here).
+"""Read ahead: two more processes read, scrub, group and count the next windows while this one stores and judges
+the current one, so a backfill uses more than one core (and the time PostgreSQL works on a window is not idle).
 
-The second process is a fresh interpreter (spawn: nothing of this process's threads, sockets or Prefect state is
-inherited) that opens its own source and loads the grouping engine from PostgreSQL, exactly as a new pod would.
-It sends each window back as a `CountedWindow` (counts plus the template rows its grouping learned), in plan
-order, at most about one window ahead (the pipe's buffer is the queue). Analysing a window stays one code path
-(tasks.analysis.analyse_window); only where its counting ran differs.
+- the feeding process (`feed`) reads and scrubs the planned windows and sends their events in batches;
+- the grouping process (`serve`) groups and counts them and sends each window back as a `CountedWindow` (counts
+  plus the template rows its grouping learned), in plan order.
 
-State stays in PostgreSQL: when a window's transaction fails, the process (whose engine already knows templates
-that were just rolled back) is stopped, and the retry starts a new one from the stored state. When it dies on
-its own (killed, out of memory), the run goes on in this process with a freshly loaded engine, and says so.
+Both are fresh interpreters (spawn: nothing of this process's threads, sockets or Prefect state is inherited);
+the feeding one opens its own source, the grouping one loads the grouping engine from PostgreSQL, exactly as a new
+pod would. The pipes' buffers are the queues: each stage runs at most about a window ahead of the next. Grouping
+stays in one process, in window order, so problem ids are the ones a single process gives. Analysing a window
+stays one code path (tasks.analysis.analyse_window); only where its counting ran differs.
+
+State stays in PostgreSQL: when a window's transaction fails, both processes (whose engine already knows
+templates that were just rolled back) are stopped, and the retry starts new ones from the stored state. When one
+dies on its own (killed, out of memory), the run goes on in this process with a freshly loaded engine, and says so.
 """
 
 from __future__ import annotations
@@ -21,17 +25,23 @@ import resource
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from pathlib import Path
 
-from tasks.models import Window
+from tasks.models import LogEvent, SourceStats, Window
 from tasks.stage_times import StageTimes
 
 log = logging.getLogger("ailog.read_ahead")
 
 MIN_PLAN = 4  # fewer windows than this (a regular run's one or three) are counted in-process: a start costs ~1 s
 MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would only take turns on one core
+# reading and scrubbing in a process of their own, from this many CPUs: on two cores (measured, bench/README.md)
+# the four busy processes with PostgreSQL only take turns — within noise of two, for 180 MiB more
+FEED_MIN_CPUS = 3.0
 STOP_SECONDS = 5.0
+FEED_BATCH = 1000  # events per message from the feeding process (one pickle per batch, not per event)
+EVENT_FIELDS = tuple(f.name for f in fields(LogEvent))  # an event travels as a tuple: a third of the pickling cost
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
@@ -77,7 +87,8 @@ class ReadAhead:
     def __init__(self, recipe: Recipe, cpus: float | None = None) -> None:
         self._recipe = recipe
         self.cpus = usable_cpus() if cpus is None else cpus
-        self._process = None
+        self._process = None  # the grouping process (serve)
+        self._feeder = None  # the feeding process (feed)
         self._pipe = None
         self._plan: list[Window] = []  # the last plan, kept to restart from any of its windows
         self._sent: deque[Window] = deque()  # asked of the running process, not taken yet (in order)
@@ -127,9 +138,9 @@ class ReadAhead:
         return counted
 
     def stop(self) -> None:
-        """Stop the second process (it may be blocked sending a window nobody will take)."""
-        process, pipe = self._process, self._pipe
-        self._process = self._pipe = None
+        """Stop both processes (the grouping one may be blocked sending a window nobody will take)."""
+        process, feeder, pipe = self._process, self._feeder, self._pipe
+        self._process = self._feeder = self._pipe = None
         self._sent.clear()
         if process is None:
             return
@@ -137,20 +148,28 @@ class ReadAhead:
             pipe.send(None)
         except OSError:
             pass
-        pipe.close()  # a process blocked in send() gets a broken pipe and ends
-        process.join(STOP_SECONDS)
-        if process.is_alive():
-            process.kill()
-            process.join(STOP_SECONDS)
+        pipe.close()  # a process blocked in send() gets a broken pipe and ends; so does its feeder then
+        for proc in (process, feeder) if feeder is not None else (process,):
+            proc.join(STOP_SECONDS)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(STOP_SECONDS)
 
     def _send(self, windows: list[Window]) -> None:
         if self._process is None:
             context = multiprocessing.get_context("spawn")
             self._pipe, child = context.Pipe()
-            self._process = context.Process(target=serve, args=(child, self._recipe), name="ailog-read-ahead",
+            feeding, fed = context.Pipe() if self.cpus >= FEED_MIN_CPUS else (None, None)
+            if feeding is not None:
+                self._feeder = context.Process(target=feed, args=(feeding, self._recipe), daemon=True,
+                                               name="ailog-read-ahead-feed")
+                self._feeder.start()
+            self._process = context.Process(target=serve, args=(child, fed, self._recipe), name="ailog-read-ahead",
                                             daemon=True)
             self._process.start()
-            child.close()
+            for end in (child, feeding, fed):
+                if end is not None:
+                    end.close()
         try:
             self._pipe.send(windows)
         except OSError:
@@ -159,11 +178,11 @@ class ReadAhead:
         self._sent.extend(windows)
 
     def _died(self) -> None:
-        code = self._process.exitcode if self._process is not None else None
+        processes = (("grouping", self._process), ("feeding", self._feeder))
         self.stop()
         self.failed = True
-        log.warning("the read-ahead process ended unexpectedly (exit code %s); the rest of the run reads in this "
-                    "process", code)
+        ended = ", ".join(f"{name} process exit code {p.exitcode}" for name, p in processes if p is not None)
+        log.warning("a read-ahead process ended unexpectedly (%s); the rest of the run reads in this process", ended)
 
 
 def relay(record: tuple[str, int, str]) -> None:
@@ -188,21 +207,42 @@ class _PipeHandler(logging.Handler):
             pass
 
 
-def serve(pipe, recipe: Recipe) -> None:
-    """The second process: open the source and engine, then count each planned window and send it back."""
+def _start_child(pipe, recipe: Recipe) -> threading.Lock:
+    """What both processes do first: the run's secrets registered, warnings sent to the parent process."""
     from core.redact import register_secret
-    from tasks.analysis import count_window, open_grouping
 
     for secret in recipe.secrets:
         register_secret(secret)
     lock = threading.Lock()
     logging.getLogger().addHandler(_PipeHandler(pipe, lock))
     logging.getLogger().setLevel(logging.WARNING)
+    return lock
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def feed(pipe, recipe: Recipe) -> None:
+    """The feeding process: read and scrub each planned window and send its events to the grouping process, in
+    batches, then the window's source stats ("end"). Plans come from the grouping process, in its order."""
+    from tasks.analysis import open_scrubbed_source
+
+    lock = _start_child(pipe, recipe)
     try:
-        source, engine = open_grouping(recipe.settings, recipe.input_paths)
-    except Exception as exc:  # e.g. the database or a rule file: the parent raises it for the window it wants
+        source = open_scrubbed_source(recipe.settings, recipe.input_paths)
+    except Exception as exc:  # e.g. a missing input file: raised for the window the run wants
         _send_error(pipe, exc, lock)
         return
+    row = attrgetter(*EVENT_FIELDS)
+    clock = time.perf_counter
+
+    def send(message) -> float:
+        began = clock()
+        with lock:
+            pipe.send(message)
+        return clock() - began
+
     try:
         while True:
             try:
@@ -212,18 +252,126 @@ def serve(pipe, recipe: Recipe) -> None:
             if windows is None:
                 return
             for window in windows:
+                stats, batch, began, blocked = SourceStats(), [], clock(), 0.0
+                try:
+                    for event in source.read_window(window, stats):
+                        batch.append(row(event))
+                        if len(batch) >= FEED_BATCH:
+                            blocked += send(("events", batch))
+                            batch = []
+                    if batch:
+                        blocked += send(("events", batch))
+                    send(("end", (window, stats, clock() - began - blocked, _rss_mib())))
+                except OSError:  # the grouping process is gone (stopped, or it died)
+                    return
+                except Exception as exc:
+                    _send_error(pipe, exc, lock)
+                    return
+    finally:
+        getattr(source, "close", lambda: None)()
+
+
+class FeederGone(Exception):
+    """The feeding process ended without a word (killed): the grouping process ends too, and the run counts in
+    its own process."""
+
+
+class FedSource:
+    """The grouping process's source: the feeding process's events of each window, in plan order."""
+
+    def __init__(self, pipe) -> None:
+        self._pipe = pipe
+        self.read_seconds = 0.0  # the feeding process's reading and scrubbing, summed
+        self.rss_mib = 0.0  # its peak RSS
+
+    def plan(self, windows: list[Window]) -> None:
+        try:
+            self._pipe.send(windows)
+        except OSError:
+            raise FeederGone from None
+
+    def read_window(self, window: Window, stats: SourceStats):
+        make = LogEvent
+        while True:
+            try:
+                kind, payload = self._pipe.recv()
+            except (EOFError, OSError):
+                raise FeederGone from None
+            if kind == "events":
+                for values in payload:
+                    yield make(*values)
+            elif kind == "end":
+                done, read, seconds, rss = payload
+                if done != window:
+                    raise RuntimeError(f"read-ahead: fed {done.label} while grouping {window.label}")
+                stats.events_read += read.events_read
+                stats.bad_documents.update(read.bad_documents)
+                stats.samples = {**read.samples, **stats.samples}
+                self.read_seconds += seconds
+                self.rss_mib = max(self.rss_mib, rss)
+                return
+            elif kind == "log":
+                relay(payload)  # its warnings go on to the first process (this one's handler)
+            else:
+                raise payload
+
+    def close(self) -> None:
+        try:
+            self._pipe.send(None)
+        except OSError:
+            pass
+        self._pipe.close()
+
+
+def serve(pipe, feeding, recipe: Recipe) -> None:
+    """The grouping process: load the engine, then group and count each planned window — read here, or as the
+    feeding process sends its events (``feeding``: its pipe) — and send it back."""
+    from core.db import Database
+    from tasks.analysis import count_window, load_grouping_engine, open_scrubbed_source, tune_gc
+
+    lock = _start_child(pipe, recipe)
+    tune_gc()
+    source = None
+    try:
+        source = FedSource(feeding) if feeding is not None else open_scrubbed_source(recipe.settings,
+                                                                                     recipe.input_paths)
+        engine = load_grouping_engine(recipe.settings, Database(recipe.settings.database))
+    except Exception as exc:  # e.g. the database or a rule file: the parent raises it for the window it wants
+        _send_error(pipe, exc, lock)
+        getattr(source, "close", lambda: None)()
+        return
+    fed = isinstance(source, FedSource)
+    try:
+        while True:
+            try:
+                windows = pipe.recv()
+            except (EOFError, OSError):
+                return
+            if windows is None:
+                return
+            if fed:
+                source.plan(windows)
+            for window in windows:
                 times = StageTimes()
                 try:
                     counted = count_window(source, engine, window, times)
+                except FeederGone:
+                    return  # the parent sees this process end: it counts the rest itself
                 except Exception as exc:
                     _send_error(pipe, exc, lock)
-                    return  # its engine may hold half a window: the parent starts a new process
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    return  # its engine may hold half a window: the parent starts new processes
+                rss = _rss_mib()
+                if fed:
+                    times["feed wait"] = times.pop("read")  # waiting for the feeding process's events
+                    times["read"], source.read_seconds = source.read_seconds, 0.0
+                    rss += source.rss_mib  # the pod holds both
                 try:
                     with lock:
                         pipe.send(("counted", (counted, dict(times), rss)))
                 except OSError:  # the parent stopped listening (stop(), or it died)
                     return
+    except FeederGone:
+        return
     finally:
         getattr(source, "close", lambda: None)()
 

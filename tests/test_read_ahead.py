@@ -1,6 +1,7 @@
-"""Read ahead (tasks.read_ahead): windows counted in a second process are stored exactly as if counted in this
-one — also when a window's transaction fails and is retried, when the second process dies, or when it fails —
-and the log text it reads is scrubbed of the run's secrets like this process's.
+"""Read ahead (tasks.read_ahead): windows counted in a second process (read there, or by a third, feeding one) are
+stored exactly as if counted in this one — also when a window's transaction fails and is retried, when a
+read-ahead process dies, or when it fails — and the log text it reads is scrubbed of the run's secrets like this
+process's.
 
 The logs are real (Loghub, five systems interleaved), in time order over eight windows, so new templates keep
 appearing and merging in later windows: what grouping learns in a window must be stored with that window."""
@@ -44,14 +45,19 @@ def write_logs(path: Path, per_window: int = 60, secret: str | None = None) -> P
     return path
 
 
-def open_run(db, path: Path, *, read_ahead: bool):
+def open_run(db, path: Path, *, read_ahead: bool, feed: bool = False):
+    """``feed``: as in a pod with three CPUs or more, reading and scrubbing run in a feeding process of their own."""
     from blocks.settings import load_settings
     from tasks.analysis import prepare_context
+    from tasks.read_ahead import FEED_MIN_CPUS
     from tasks.source import open_source
 
     settings = load_settings(use_blocks=False)
-    return prepare_context(settings, db, open_source(settings, [str(path)]), "test-run", dry_run=False,
-                           read_ahead=read_ahead, input_paths=[str(path)])
+    ctx = prepare_context(settings, db, open_source(settings, [str(path)]), "test-run", dry_run=False,
+                          read_ahead=read_ahead, input_paths=[str(path)])
+    if read_ahead:
+        ctx.read_ahead.cpus = FEED_MIN_CPUS if feed else 2.0
+    return ctx
 
 
 def analyse(ctx, windows=WINDOWS) -> None:
@@ -82,20 +88,23 @@ def serial(pg_template, logs):
         conn.execute(f'DROP DATABASE IF EXISTS "{other.settings.name}" WITH (FORCE)')
 
 
-def test_windows_counted_in_the_read_ahead_process_store_the_same_rows(db, logs, serial):
-    ctx = open_run(db, logs, read_ahead=True)
+@pytest.mark.parametrize("feed", [False, True], ids=["two processes", "three processes"])
+def test_windows_counted_in_the_read_ahead_process_store_the_same_rows(db, logs, serial, feed):
+    ctx = open_run(db, logs, read_ahead=True, feed=feed)
     try:
         analyse(ctx)
     finally:
         ctx.close()
     assert ctx.times["read-ahead wait"] > 0 and ctx.read_ahead.peak_rss_mib > 0  # counted over there
+    assert ctx.times["read"] > 0 and ("feed wait" in ctx.times) == feed  # read in the feeding process or not
     assert ctx.engine_stale and not ctx.read_ahead.failed
     got = rows(db)
     assert len(got["grouping_templates"]) > 20 and len(got["window_counts"]) > 100
     assert got == serial
 
 
-def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs, serial, monkeypatch):
+@pytest.mark.parametrize("feed", [False, True], ids=["two processes", "three processes"])
+def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs, serial, monkeypatch, feed):
     """Window 4's transaction fails after the second process has grouped it (and gone on to the next ones):
     its templates were rolled back, so the retry must not take them from a process that already knows them."""
     import tasks.analysis as analysis
@@ -109,7 +118,7 @@ def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs
         return judge(ctx, conn, window, *args)
 
     monkeypatch.setattr(analysis, "_judge", failing_once)
-    ctx = open_run(db, logs, read_ahead=True)
+    ctx = open_run(db, logs, read_ahead=True, feed=feed)
     try:
         with pytest.raises(RuntimeError, match="connection lost"):
             analyse(ctx)
@@ -121,24 +130,26 @@ def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs
     assert rows(db) == serial
 
 
-def test_when_the_read_ahead_process_dies_the_run_goes_on_in_this_process(db, logs, serial, caplog):
-    """Killed between two plans (a backfill's days): the next plan finds it gone and the run goes on here, with
-    an engine loaded from what is stored."""
+@pytest.mark.parametrize(("which", "feed"), [("grouping", False), ("grouping", True), ("feeding", True)])
+def test_when_the_read_ahead_process_dies_the_run_goes_on_in_this_process(db, logs, serial, caplog, which, feed):
+    """A read-ahead process killed between two plans (a backfill's days): the next plan finds it gone and the
+    run goes on here, with an engine loaded from what is stored."""
     from tasks.analysis import analyse_window
 
-    ctx = open_run(db, logs, read_ahead=True)
+    ctx = open_run(db, logs, read_ahead=True, feed=feed)
     try:
         for day, plan in enumerate((WINDOWS[:4], WINDOWS[4:])):
             if day:
-                os.kill(ctx.read_ahead._process.pid, signal.SIGKILL)
-                ctx.read_ahead._process.join(10)
+                process = ctx.read_ahead._process if which == "grouping" else ctx.read_ahead._feeder
+                os.kill(process.pid, signal.SIGKILL)
+                process.join(10)
             with caplog.at_level(logging.WARNING, logger="ailog.read_ahead"):
                 ctx.plan(plan)
                 for window in plan:
                     analyse_window(ctx, window, mode="backfill")
     finally:
         ctx.close()
-    assert ctx.read_ahead.failed and "ended unexpectedly (exit code -9)" in caplog.text
+    assert ctx.read_ahead.failed and f"{which} process exit code -9" in caplog.text
     assert rows(db) == serial
 
 
@@ -148,8 +159,8 @@ def test_an_error_in_the_read_ahead_process_reaches_the_run_with_its_type(db, lo
     from tasks.analysis import analyse_window
 
     errors = []
-    for read_ahead in (False, True):
-        ctx = open_run(db, logs, read_ahead=read_ahead)
+    for read_ahead, feed in ((False, False), (True, False), (True, True)):
+        ctx = open_run(db, logs, read_ahead=read_ahead, feed=feed)
         moved = logs.rename(tmp_path / "moved.ndjson")
         try:
             ctx.plan(WINDOWS)
@@ -159,18 +170,19 @@ def test_an_error_in_the_read_ahead_process_reaches_the_run_with_its_type(db, lo
         finally:
             ctx.close()
             moved.rename(logs)
-    assert errors[0] == errors[1], errors
+    assert errors[0] == errors[1] == errors[2], errors
     assert str(logs) in errors[1][1]
 
 
-def test_the_read_ahead_process_scrubs_the_secrets_this_run_registered(db, tmp_path):
+@pytest.mark.parametrize("feed", [False, True], ids=["two processes", "three processes"])
+def test_the_read_ahead_process_scrubs_the_secrets_this_run_registered(db, tmp_path, feed):
     from core.redact import _registry, register_secret
 
     logs = write_logs(tmp_path / "secret.ndjson", secret=SECRET)
     assert SECRET.encode() in logs.read_bytes()
     register_secret(SECRET)  # e.g. a password read from a Prefect block: not in this process's environment
     try:
-        ctx = open_run(db, logs, read_ahead=True)
+        ctx = open_run(db, logs, read_ahead=True, feed=feed)
         try:
             analyse(ctx)
         finally:
@@ -227,8 +239,10 @@ def test_a_warning_in_the_read_ahead_process_reaches_the_run_log(db, logs, caplo
         settings = load_settings(use_blocks=False)
         settings = replace(settings, elasticsearch=es_settings(es.url, page_size=50, max_retries=0))
         from tasks.analysis import prepare_context
+        from tasks.read_ahead import FEED_MIN_CPUS
 
         ctx = prepare_context(settings, db, open_source(settings, None), "test-run", dry_run=False, read_ahead=True)
+        ctx.read_ahead.cpus = FEED_MIN_CPUS  # read in the feeding process: two pipes to the run's log
         try:
             with caplog.at_level(logging.WARNING):
                 analyse(ctx)
