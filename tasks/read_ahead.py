@@ -25,6 +25,7 @@ import resource
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from operator import attrgetter
 from pathlib import Path
@@ -219,6 +220,18 @@ def _start_child(pipe, recipe: Recipe) -> threading.Lock:
     return lock
 
 
+def _plans(pipe) -> Iterator[list[Window]]:
+    """The plans sent down the pipe, until None (stop) or the sender is gone."""
+    while True:
+        try:
+            windows = pipe.recv()
+        except (EOFError, OSError):
+            return
+        if windows is None:
+            return
+        yield windows
+
+
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -239,18 +252,15 @@ def feed(pipe, recipe: Recipe) -> None:
 
     def send(message) -> float:
         began = clock()
-        with lock:
-            pipe.send(message)
+        try:
+            with lock:
+                pipe.send(message)
+        except OSError:  # the grouping process is gone (stopped, or it died); not the source's own OSError
+            raise _PipeClosed from None
         return clock() - began
 
     try:
-        while True:
-            try:
-                windows = pipe.recv()
-            except (EOFError, OSError):
-                return
-            if windows is None:
-                return
+        for windows in _plans(pipe):
             for window in windows:
                 stats, batch, began, blocked = SourceStats(), [], clock(), 0.0
                 try:
@@ -262,13 +272,17 @@ def feed(pipe, recipe: Recipe) -> None:
                     if batch:
                         blocked += send(("events", batch))
                     send(("end", (window, stats, clock() - began - blocked, _rss_mib())))
-                except OSError:  # the grouping process is gone (stopped, or it died)
+                except _PipeClosed:
                     return
                 except Exception as exc:
                     _send_error(pipe, exc, lock)
                     return
     finally:
         getattr(source, "close", lambda: None)()
+
+
+class _PipeClosed(Exception):
+    """The process at the other end of the pipe is gone."""
 
 
 class FeederGone(Exception):
@@ -342,13 +356,7 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
         return
     fed = isinstance(source, FedSource)
     try:
-        while True:
-            try:
-                windows = pipe.recv()
-            except (EOFError, OSError):
-                return
-            if windows is None:
-                return
+        for windows in _plans(pipe):
             if fed:
                 source.plan(windows)
             for window in windows:

@@ -167,6 +167,7 @@ def test_an_error_in_the_read_ahead_process_reaches_the_run_with_its_type(db, lo
             with pytest.raises(Exception) as caught:
                 analyse_window(ctx, WINDOWS[0], mode="backfill")
             errors.append((type(caught.value), str(caught.value)))
+            assert not (read_ahead and ctx.read_ahead.failed)  # it came through the pipe, not from a fallback
         finally:
             ctx.close()
             moved.rename(logs)
