@@ -209,7 +209,8 @@ class _PipeHandler(logging.Handler):
 
 
 def _start_child(pipe, recipe: Recipe) -> threading.Lock:
-    """What both processes do first: the run's secrets registered, warnings sent to the parent process."""
+    """What both processes do first: the run's secrets registered, warnings sent up the pipe (the grouping process
+    relays the feeding one's to the first)."""
     from core.redact import register_secret
 
     for secret in recipe.secrets:
