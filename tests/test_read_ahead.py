@@ -153,6 +153,24 @@ def test_when_the_read_ahead_process_dies_the_run_goes_on_in_this_process(db, lo
     assert rows(db) == serial
 
 
+def test_a_feeding_process_killed_before_the_first_window_is_taken(db, logs, serial, caplog):
+    """Killed while the grouping process waits for its first events (or is handing it the plan): the grouping
+    process ends too, and the run counts every window here, storing the same rows."""
+    from tasks.analysis import analyse_window
+
+    ctx = open_run(db, logs, read_ahead=True, feed=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="ailog.read_ahead"):
+            ctx.plan(WINDOWS)
+            os.kill(ctx.read_ahead._feeder.pid, signal.SIGKILL)
+            for window in WINDOWS:
+                analyse_window(ctx, window, mode="backfill")
+    finally:
+        ctx.close()
+    assert ctx.read_ahead.failed and "feeding process exit code -9" in caplog.text
+    assert rows(db) == serial
+
+
 def test_an_error_in_the_read_ahead_process_reaches_the_run_with_its_type(db, logs, tmp_path):
     """The input vanishes after the run opened it: the window fails as it would in this process (same type and
     words), so the task's retry rules (a configuration error is not retried) see the same exception."""
