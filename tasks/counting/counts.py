@@ -59,6 +59,7 @@ class WindowCounts:
             apps.setdefault(problem_id, set()).add(app)
         return apps
 
+
 def count_events(grouped: Iterable[tuple[LogEvent, str, str]], window: Window) -> WindowCounts:
     """Count ``(event, problem_id, template)`` triples of one window at 1-minute resolution.
 
