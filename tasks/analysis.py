@@ -97,7 +97,7 @@ class AnalysisContext:
     def transaction(self) -> Iterator[psycopg.Connection]:
         """One transaction per window, on a connection kept for the run: a new connection per window cost the
         server a backend start and cold caches, and re-planned every statement (about a tenth of a window's
-        database time). A connection that failed is dropped, so the retry starts on a new one.
+        database time). A window that fails drops the connection, so its retry starts on a new one.
 
         A dry run reads a REPEATABLE READ snapshot and rolls each window back at once, so the row locks its
         simulated writes take last one window's write phase, never the whole run: a live run is never left

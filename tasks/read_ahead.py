@@ -150,7 +150,7 @@ class ReadAhead:
         except OSError:
             pass
         pipe.close()  # a process blocked in send() gets a broken pipe and ends; so does its feeder then
-        for proc in (process, feeder) if feeder is not None else (process,):
+        for proc in (p for p in (process, feeder) if p is not None):
             proc.join(STOP_SECONDS)
             if proc.is_alive():
                 proc.kill()
@@ -355,7 +355,7 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
         _send_error(pipe, exc, lock)
         getattr(source, "close", lambda: None)()
         return
-    fed = isinstance(source, FedSource)
+    fed = feeding is not None
     try:
         for windows in _plans(pipe):
             if fed:
