@@ -237,8 +237,9 @@ def _gate(patterns: tuple[Pattern, ...]) -> Callable[[str, str], bool] | None:
     if any(p.probe is None for p in patterns):
         return None
     words = tuple(dict.fromkeys(w for p in patterns if isinstance(p.probe, tuple) for w in p.probe))
-    tests = tuple(p.probe.search if isinstance(p.probe, re.Pattern) else p.probe
-                  for p in patterns if not isinstance(p.probe, tuple))
+    tests: tuple[Callable[[str], object], ...] = tuple(
+        p.probe.search if isinstance(p.probe, re.Pattern) else p.probe
+        for p in patterns if p.probe is not None and not isinstance(p.probe, tuple))
     if not words:
         return lambda text, lower: any(test(text) for test in tests)
     automaton = ahocorasick.Automaton()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 REPLACEMENT = "\ufffd"
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_UNSAFE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{chr(0xD800)}-{chr(0xDFFF)}]")  # chr: mypyc takes no surrogate literal
 
 
 # ASCII characters the pattern replaces map to 0, every other byte to 1: for ASCII text (nearly every field, and

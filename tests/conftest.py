@@ -20,20 +20,22 @@ _counter = itertools.count()
 
 
 def pytest_sessionstart(session):
-    """Compiled grouping modules (setup.py) are imported before their .py files: after an edit, tests would run
-    the old build. Refuse to start rather than test code that is not there (setup.py stamps the sources' digest)."""
+    """Compiled modules (setup.py) are imported before their .py files: after an edit, tests would run the old
+    build. Refuse to start rather than test code that is not there (setup.py stamps the sources' digest)."""
     from tests.grouping_replay import COMPILED, ROOT
 
-    grouping = ROOT / "tasks" / "grouping"
-    if not list(grouping.glob("native__mypyc*.so")):
+    tasks = ROOT / "tasks"
+    rebuild = ("`pip install -e .` (or `python setup.py build_ext --inplace`), or delete the .so files under tasks/")
+    if list((tasks / "grouping").glob("native__mypyc*.so")):  # the build before the per-event modules joined it
+        pytest.exit(f"tasks/grouping holds an older compiled build: rebuild with {rebuild}", 2)
+    if not list(tasks.glob("native__mypyc*.so")):
         return
     digest = hashlib.sha256()
     for name in COMPILED:  # in setup.py's order
         digest.update((ROOT / (name.replace(".", "/") + ".py")).read_bytes())
-    stamp = grouping / "native.sources"
+    stamp = tasks / "native.sources"
     if not stamp.exists() or stamp.read_text().strip() != digest.hexdigest():
-        pytest.exit("tasks/grouping has compiled modules built from other sources: rebuild them with "
-                    "`pip install -e .` (or `python setup.py build_ext --inplace`), or delete tasks/grouping/*.so", 2)
+        pytest.exit(f"tasks/ has compiled modules built from other sources: rebuild them with {rebuild}", 2)
 
 
 @pytest.fixture(scope="session")

@@ -121,11 +121,14 @@ def test_dockerfile_matches_the_deployment():
     assert "10001" in json.dumps(TEMPLATE)  # the pod runs as the image's user
     assert TEMPLATE["variables"]["properties"]["image"]["default"] is None, "no image hidden in the work pool"
     assert re.search(r"AILOG_REPORTS_DIR=/tmp/", text), "reports default to the pod's writable /tmp"
-    # the grouping engine is compiled (setup.py), its modules sit in the working directory the flows import from,
-    # and the build checks that those are the ones imported
+    # the per-event modules are compiled (setup.py), sit in the working directory the flows import from (every
+    # package's .so under tasks/, paths kept), and the build checks that those are the ones imported
     build = text[text.index("COPY setup.py"):text.index("USER 10001")]
-    assert "gcc" in build and "pip install --no-deps ." in build and "cp " in build and "tasks/grouping/" in build
+    assert "gcc" in build and "pip install --no-deps ." in build and "find tasks -name '*.so'" in build
+    assert "cp --parents {} /opt/ailog/" in build
     assert "endswith('.so')" in build and "startswith('/opt/ailog/')" in build
+    assert all(f"import tasks.{m}" in build or f"tasks.{m} as" in build for m in ("grouping.engine", "scrubbing",
+                                                                              "source.documents"))
 
 
 def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):

@@ -1,8 +1,11 @@
-"""The grouping engine is compiled with mypyc (setup.py) and must group exactly as its Python source does.
+"""The per-event modules (grouping engine, document decoding, scrubbing) are compiled with mypyc (setup.py) and
+must decide exactly as their Python source does.
 
 Both builds replay the same input in their own process (tests/grouping_replay.py): the eight Loghub sets,
 word-variable families, stack traces with and without frames, hostile strings, and a small raw-message cache
-that turns over many times. Every problem id, template, alias, stored key and cache figure must be equal.
+that turns over many times; documents of every shape the sources meet, and secret-bearing texts. Every problem
+id, template, alias, stored key and cache figure, every decoded event and rejection, and every scrubbed text
+must be equal.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ def _compiled() -> bool:
     return all(not importlib.import_module(name).__file__.endswith(".py") for name in COMPILED)
 
 
-needs_build = pytest.mark.skipif(not _compiled(), reason="the grouping engine is not compiled: `pip install -e .` "
+needs_build = pytest.mark.skipif(not _compiled(), reason="the per-event modules are not compiled: `pip install -e .` "
                                                          "with a C compiler builds it (setup.py)")
 
 
 @needs_build
-def test_the_installed_grouping_engine_is_compiled():
+def test_the_installed_per_event_modules_are_compiled():
     """In CI a pure-Python fallback (no compiler, a failed build) is a skip, which fails the run."""
     assert {Path(importlib.import_module(name).__file__).suffix for name in COMPILED} == {".so"}
 
@@ -42,10 +45,12 @@ def _replay(*args: str) -> dict:
 
 
 @needs_build
-def test_compiled_and_pure_python_engines_group_alike():
+def test_compiled_and_pure_python_builds_decide_alike():
     compiled, source = _replay(), _replay("--source")
     assert all(name.endswith(".so") for name in compiled.pop("modules").values())
     assert all(name.endswith(".py") for name in source.pop("modules").values())
     assert len(compiled["results"]) > 20_000 and len(compiled["aliases"]) > 0
+    assert sum(e is not None for e in compiled["events"]) > 1000 and len(compiled["bad"]) >= 8
+    assert sum(bool(t) and ("<secret>" in t or "<card>" in t) for t in compiled["scrubbed"]) >= 10
     for part in compiled:
-        assert compiled[part] == source[part], f"{part} differs between the compiled and the pure-Python engine"
+        assert compiled[part] == source[part], f"{part} differs between the compiled and the pure-Python build"

@@ -136,7 +136,9 @@ def _read_java_lines(lines: tuple[str, ...], block: int = 0) -> tuple[tuple[str,
                                                                          tuple[str, ...]]:
     """The first exception line (type, message), the last exception type (the root cause) and the app's own
     frames: of the outermost exception, else of a cause."""
-    first, root, frames = None, None, []
+    first: tuple[str, str] | None = None
+    root: str | None = None
+    frames: list[str] = []
     for line in lines:
         stripped = line.strip()
         m = JAVA_EXC.match(stripped)
