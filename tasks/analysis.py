@@ -256,7 +256,7 @@ def analyse_window(ctx: AnalysisContext, window: Window, *, mode: str, watermark
                 write_template_rows(conn, counted.templates)  # what grouping learned, with the window's rows
                 dropped = replace_window_counts(conn, counts, stats, ctx.run_id) - counts.problem_ids
             verdict = _judge(ctx, conn, window, counts.problem_ids | dropped, counts.templates, mode,
-                             watermark) if judge else None
+                             watermark, counts) if judge else None
             commit_started = time.perf_counter()
     except BaseException:
         ctx.rolled_back(counted)  # the retry (messages now cached as known) must still write what it learned
@@ -286,8 +286,9 @@ def judge_stored_window(ctx: AnalysisContext, window: Window, *, mode: str) -> W
 
 
 def _judge(ctx: AnalysisContext, conn: psycopg.Connection, window: Window, problem_ids: set[str],
-           templates: dict[str, str], mode: str, watermark: str | None) -> tuple:
-    """detect → refresh registries → queue alerts → advance watermark, in the window's transaction."""
+           templates: dict[str, str], mode: str, watermark: str | None, counts: WindowCounts | None = None) -> tuple:
+    """detect → refresh registries → queue alerts → advance watermark, in the window's transaction. ``counts``:
+    the window's counts just stored (detection reads them from memory), or None for a window stored earlier."""
     from tasks.detection import detect_window
     from tasks.detection.live import judge_liveness
     from tasks.detection.notices import queue_recovered
@@ -299,7 +300,7 @@ def _judge(ctx: AnalysisContext, conn: psycopg.Connection, window: Window, probl
     with times.stage("detect"):
         liveness = judge_liveness(mode, window, ctx.now, timedelta(minutes=ctx.settings.analysis.live_alert_minutes))
         detection = detect_window(conn, window, rules=ctx.rules, mode=mode, liveness=liveness,
-                                  history_cache=ctx.history)
+                                  history_cache=ctx.history, counts=counts)
     with times.stage("registries"):
         change = refresh_problems(conn, problem_ids, templates, window.end)
         if change.folded and ctx.history is not None:

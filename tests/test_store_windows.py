@@ -6,10 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from flows.common import days_to_process
 from tasks.analysis import align_down, align_up, windows_between
 from tasks.counting import count_events
+from tasks.detection.history import load_window
 from tasks.models import LogEvent, SourceStats, Window
 from tasks.store import advance_watermark, lock_window, read_watermark, replace_window_counts
 
@@ -59,6 +62,26 @@ def test_rerun_replaces_never_double_counts(db):
         assert conn.execute("SELECT sum(count) FROM window_counts").fetchone()[0] == 10
         assert conn.execute("SELECT count(*) FROM window_dimensions WHERE value = 'payments-1'").fetchone()[0] == 0
         assert conn.execute("SELECT events_read FROM windows WHERE window_start = %s", (T0,)).fetchone()[0] == 10
+
+
+APPS = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=8)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(-90, 17 * 60), st.sampled_from(["P1", "P2", "P3"]), APPS, st.text(max_size=20),
+                          st.none() | st.text(max_size=6)), max_size=50))
+@example(rows=[(0, "P1", "pay\tments", "read \x00 failed", "E\x00"), (59, "P1", "x\\y", "later", None)])
+def test_detection_reads_a_window_it_just_stored_from_memory_as_from_the_table(db, rows):
+    """`detect_window` takes the window's counts from memory instead of reading back the rows it just wrote:
+    both must give detection the same window, whatever the apps, messages (NUL included) and event times."""
+    stored = [(LogEvent(timestamp=T0 + timedelta(seconds=s), message=message, app=app, error_type=error_type), pid,
+               "template") for s, pid, app, message, error_type in rows]
+    counts = count_events(stored, W)
+    with db.connect() as conn:
+        lock_window(conn, W)
+        replace_window_counts(conn, counts, SourceStats(events_read=len(stored)))
+        assert load_window(conn, W, counts=counts) == load_window(conn, W)
+        conn.rollback()
 
 
 def test_two_runs_of_one_window_cannot_interleave(db):

@@ -15,6 +15,7 @@ from datetime import timedelta
 import psycopg
 from orjson import dumps
 
+from tasks.counting import WindowCounts
 from tasks.detection.alert_policy import (
     Alert,
     apply_policy,
@@ -48,15 +49,17 @@ class DetectionResult:
 
 
 def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionRules, mode: str,
-                  liveness: Liveness | None = None, history_cache: HistoryCache | None = None) -> DetectionResult:
+                  liveness: Liveness | None = None, history_cache: HistoryCache | None = None,
+                  counts: WindowCounts | None = None) -> DetectionResult:
     """Judge one stored window. ``liveness`` says whether its critical peaks may alert now (and how late);
     without it, regular windows alert, catch-up windows go to the late summary and backfill never alerts.
-    ``history_cache`` (one per run) carries the history from one window to the next instead of re-reading it."""
+    ``history_cache`` (one per run) carries the history from one window to the next instead of re-reading it.
+    ``counts``: the window's counts as stored in this transaction (not read back; see `load_window`)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if liveness is None:
         liveness = judge_liveness(mode, window, None, timedelta(0))
-    data = load_window(conn, window)
+    data = load_window(conn, window, counts=counts)
     pairs = sorted(data.totals)
     history = load_history(conn, window, pairs) if history_cache is None else history_cache.load(conn, window, pairs)
     warm = history.first_window is not None and window.start - history.first_window >= timedelta(

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from tasks.counting import WindowCounts
 from tasks.models import Window
+from tasks.store.copy_text import clean
 
 HISTORY_DAYS = 28
 RECENT_DAYS = 2
@@ -35,11 +37,17 @@ class History:
     first_window: datetime | None  # the first window ever processed (warm-up)
 
 
-def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4) -> WindowData:
+def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4,
+                counts: WindowCounts | None = None) -> WindowData:
+    """The window's counts and samples, and the last minutes of the window before it. ``counts``: the window's
+    counts as this transaction just stored them (`replace_window_counts` writes exactly these rows), taken from
+    memory instead of read back — a backfill day's windows hold about 8,000 such rows each."""
     data = WindowData()
     span = int((window.end - window.start).total_seconds() // 60)
-    for problem_id, app, minute, n in conn.execute(
-            "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (window.start,)):
+    rows = conn.execute("SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s",
+                        (window.start,)) if counts is None else \
+        ((problem_id, app, minute, n) for (problem_id, app, minute), n in counts.minutes.items())
+    for problem_id, app, minute, n in rows:
         key = (problem_id, app)
         data.totals[key] = data.totals.get(key, 0) + n
         slots = data.minutes.setdefault(key, [0] * span)
@@ -52,9 +60,10 @@ def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4)
             (tail_start, window.start)):
         slots = data.previous_tail.setdefault((problem_id, app), [0] * tail_minutes)
         slots[int((minute - tail_start).total_seconds() // 60)] += n
-    for problem_id, error_type, sample, first_ts in conn.execute(
-            "SELECT problem_id, error_type, sample_message, first_ts FROM window_problem_samples WHERE window_start = %s",
-            (window.start,)):
+    samples = conn.execute("SELECT problem_id, error_type, sample_message, first_ts FROM window_problem_samples"
+                           " WHERE window_start = %s", (window.start,)) if counts is None else \
+        ((problem_id, clean(s.error_type), clean(s.sample_message), s.first_ts) for problem_id, s in counts.samples.items())
+    for problem_id, error_type, sample, first_ts in samples:
         data.error_types[problem_id] = error_type
         data.samples[problem_id] = sample or ""
         data.first_ts[problem_id] = first_ts
