@@ -41,7 +41,7 @@ def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4,
                 counts: WindowCounts | None = None) -> WindowData:
     """The window's counts and samples, and the last minutes of the window before it. ``counts``: the window's
     counts as this transaction just stored them (`replace_window_counts` writes exactly these rows), taken from
-    memory instead of read back — a backfill day's windows hold about 8,000 such rows each."""
+    memory instead of read back (about 8,000 rows and 1 MB of sample text a window in the scale bench's 1M day)."""
     data = WindowData()
     span = int((window.end - window.start).total_seconds() // 60)
     rows = conn.execute("SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s",
