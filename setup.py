@@ -20,8 +20,8 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-COMPILED = ["tasks/grouping/masking.py", "tasks/grouping/miner.py", "tasks/grouping/stacktrace.py", "tasks/grouping/engine.py",
-            "tasks/text.py", "tasks/source/documents.py", "tasks/scrubbing.py"]
+COMPILED = ["tasks/grouping/masking.py", "tasks/grouping/miner.py", "tasks/grouping/stacktrace.py",
+            "tasks/grouping/engine.py", "tasks/text.py", "tasks/source/documents.py", "tasks/scrubbing.py"]
 # which sources the compiled modules stand for (tests/conftest.py compares): mypyc rewrites its C, and the
 # compiler relinks, only when the code changed, so file times cannot tell a stale build from a comment edit
 STAMP = Path("tasks/native.sources")

@@ -25,9 +25,10 @@ def pytest_sessionstart(session):
     from tests.grouping_replay import COMPILED, ROOT
 
     tasks = ROOT / "tasks"
-    rebuild = ("`pip install -e .` (or `python setup.py build_ext --inplace`), or delete the .so files under tasks/")
+    rebuild = "`pip install -e .` (or `python setup.py build_ext --inplace`), or delete the .so files under tasks/"
     if list((tasks / "grouping").glob("native__mypyc*.so")):  # the build before the per-event modules joined it
-        pytest.exit(f"tasks/grouping holds an older compiled build: rebuild with {rebuild}", 2)
+        pytest.exit("tasks/grouping/native__mypyc*.so is left from an older build (a rebuild does not remove it; "
+                    "the shared library is now tasks/native__mypyc*.so): `rm tasks/grouping/native__mypyc*.so`", 2)
     if not list(tasks.glob("native__mypyc*.so")):
         return
     digest = hashlib.sha256()

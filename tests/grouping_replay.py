@@ -91,7 +91,8 @@ def decode_and_scrub(texts: list[tuple[str, str | None]]) -> dict:
         event = to_event(doc, fields, stats)
         events.append(None if event is None else [str(getattr(event, f)) for f in event.__dataclass_fields__])
     secrets = ["card 4111 1111 1111 1111 and 4111-1111-1111-1112", "IBAN DE89 3704 0044 0532 0130 00 / GB82WEST1234",
-               "Authorization: Bearer abc.def.ghi12345", "jwt eyJhbGciOi.eyJzdWIiOi.sig_part", "user=a password=hunter2",
+               "Authorization: Bearer abc.def.ghi12345", "jwt eyJhbGciOi.eyJzdWIiOi.sig_part",
+               "user=a password=hunter2",
                "https://bob:s3cret@host/x", "mail anna@bank.example now", "-----BEGIN RSA PRIVATE KEY-----\nMII\n"
                "-----END RSA PRIVATE KEY-----", "java.lang.X: token=abc\n\tat a.B.c(B.java:1)", "\"api_key\": \"zz\""]
     scrubber = Scrubber()

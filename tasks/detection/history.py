@@ -62,7 +62,8 @@ def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4,
         slots[int((minute - tail_start).total_seconds() // 60)] += n
     samples = conn.execute("SELECT problem_id, error_type, sample_message, first_ts FROM window_problem_samples"
                            " WHERE window_start = %s", (window.start,)) if counts is None else \
-        ((problem_id, clean(s.error_type), clean(s.sample_message), s.first_ts) for problem_id, s in counts.samples.items())
+        ((problem_id, clean(s.error_type), clean(s.sample_message), s.first_ts)
+         for problem_id, s in counts.samples.items())
     for problem_id, error_type, sample, first_ts in samples:
         data.error_types[problem_id] = error_type
         data.samples[problem_id] = sample or ""
