@@ -177,8 +177,12 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
 def tune_gc() -> None:
     """A run allocates millions of short-lived objects next to large long-lived caches (grouping, scrubbing,
     history): with the default thresholds the collector runs thousands of times and rescans the caches (about
-    4 % of a 100k-event backfill); less often is enough, nothing here relies on prompt cycle collection."""
-    gc.set_threshold(50_000, 20, 100)
+    4 % of a 100k-event backfill); less often is enough, nothing here relies on prompt cycle collection.
+    The first threshold is above what one page of documents holds alive (5,000 documents are about 30,000
+    dicts): at 50,000 nearly every young collection scanned a live page, 2-3 CPU-s of each process in a
+    1M-event backfill (bench/README.md, "eleventh step"). It counts objects allocated and not yet freed, so
+    garbage freed by reference counting never adds up to it; only cycles wait longer."""
+    gc.set_threshold(1_000_000, 20, 100)
 
 
 def load_grouping_engine(settings: Settings, db: Database):

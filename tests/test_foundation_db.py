@@ -43,3 +43,32 @@ def test_times_come_back_in_utc_whatever_the_servers_time_zone(db):
     assert slot_frame(stored + timedelta(days=1), [back]).same_slot == [back]
     with psycopg.connect(**{**db.conninfo(), "options": "-c search_path=ailog"}) as plain:  # the database's default
         assert plain.execute("SELECT %s::timestamptz", (stored,)).fetchone()[0].hour == 5
+
+
+def test_dimension_rows_of_an_older_schema_are_kept_when_it_upgrades(db):
+    """Migration 0012 turns one row per field value into one object per (window, problem, app): a database
+    written by 0011 comes out with every value and count it held, error_type rows included."""
+    with db.connect(ddl=True) as conn:  # back to the 0011 table, as an older release left it
+        conn.execute("SET search_path = ailog")
+        conn.execute("DROP VIEW window_dimension_rows; DROP TABLE window_dimensions;"
+                     " DROP AGGREGATE sum_dimensions(jsonb); DROP FUNCTION add_dimensions(jsonb, jsonb)")
+        conn.execute("CREATE TABLE window_dimensions (window_start timestamptz NOT NULL, problem_id text NOT NULL,"
+                     " app text NOT NULL, dimension text NOT NULL, value text NOT NULL, count integer NOT NULL,"
+                     " PRIMARY KEY (window_start, problem_id, app, dimension, value))")
+        conn.execute("DELETE FROM schema_migrations WHERE version = '0012'")
+        old = [("2026-11-20 10:00+00", "P1", "payments", "pod", "payments-1", 30),
+               ("2026-11-20 10:00+00", "P1", "payments", "pod", 'a "quoted"\\ pod', 2),
+               ("2026-11-20 10:00+00", "P1", "payments", "version", "1.4.2", 32),
+               ("2026-11-20 10:00+00", "P1", "payments", "error_type", "java.io.IOException", 32),
+               ("2026-11-20 10:00+00", "P1", "cards", "host", "node-1", 1),
+               ("2026-11-20 10:15+00", "P1", "payments", "pod", "payments-1", 4)]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO window_dimensions VALUES (%s, %s, %s, %s, %s, %s)", old)
+        conn.commit()
+    assert migrate(db).applied == ["0012_window_dimensions_per_app"]
+    with db.connect() as conn:
+        rows = conn.execute("SELECT window_start, problem_id, app, dimension, value, count FROM window_dimension_rows"
+                            " ORDER BY 1, 2, 3, 4, 5").fetchall()
+        assert conn.execute("SELECT count(*) FROM window_dimensions").fetchone()[0] == 3
+    assert [(w.isoformat(), *rest) for w, *rest in rows] == sorted(
+        (w.replace(" ", "T").replace("+00", ":00+00:00"), p, a, d, v, n) for w, p, a, d, v, n in old)

@@ -24,6 +24,7 @@ from tasks.store import replace_window_counts
 DAY0 = datetime(2026, 11, 10, tzinfo=UTC)
 STEP = timedelta(minutes=15)
 APPS = ("payments", "accounts", "cards")
+PODS = ("pod-1", "pod-2", "pod-3")
 
 
 def _events(rng: random.Random, t: datetime, problems: list[str]) -> list[tuple[LogEvent, str, str]]:
@@ -31,7 +32,8 @@ def _events(rng: random.Random, t: datetime, problems: list[str]) -> list[tuple[
     for pid in problems:
         for _ in range(rng.randint(1, 5)):
             ts = t + timedelta(seconds=rng.randint(0, 899))
-            out.append((LogEvent(timestamp=ts, message=f"{pid} failed", app=rng.choice(APPS)), pid, f"{pid} failed"))
+            out.append((LogEvent(timestamp=ts, message=f"{pid} failed", app=rng.choice(APPS), pod=rng.choice(PODS)),
+                        pid, f"{pid} failed"))
     return out
 
 
@@ -65,6 +67,15 @@ def _check(conn, written: dict[datetime, list], *, pruned: dict[str, int] | None
         "SELECT problem_id, a, count(*) FROM window_problem_samples, unnest(apps) a GROUP BY 1, 2")}
     firsts = dict(conn.execute("SELECT problem_id, min(first_ts) FROM window_problem_samples GROUP BY 1").fetchall())
     assert firsts == {pid: e["first"] for pid, e in expected.items()}
+    # the field values behind the counts (migration 0012: one row per window, problem and app) add up the same
+    # way: a fold adds the alias's values to the survivor's in the same window and app
+    dims: dict[tuple, int] = defaultdict(int)
+    for t, grouped in written.items():
+        for event, pid, _ in grouped:
+            dims[(t, pid, event.app, "pod", event.pod)] += 1
+    assert {tuple(r[:5]): r[5] for r in conn.execute(
+        "SELECT window_start, problem_id, app, dimension, value, count FROM window_dimension_rows"
+        " WHERE window_start = ANY(%s)", (list(written),))} == dims
     if pruned is not None:
         assert dict(conn.execute("SELECT problem_id, count_pruned FROM problems WHERE count_pruned > 0")) == pruned
 

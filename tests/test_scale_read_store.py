@@ -38,7 +38,7 @@ def test_window_counts_round_trip_values_that_need_escaping(db):
         stored = {(p, a, m): n for p, a, m, n in conn.execute(
             "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (T0,))}
         dims = {(p, a, d, v): n for p, a, d, v, n in conn.execute(
-            "SELECT problem_id, app, dimension, value, count FROM window_dimensions WHERE window_start = %s", (T0,))}
+            "SELECT problem_id, app, dimension, value, count FROM window_dimension_rows WHERE window_start = %s", (T0,))}
         totals = {(p, a): n for p, a, n in conn.execute(
             "SELECT problem_id, app, count FROM window_totals WHERE window_start = %s", (T0,))}
     assert stored == dict(counts.minutes)

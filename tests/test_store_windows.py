@@ -31,7 +31,7 @@ def events(n: int, *, app: str = "payments", pod: str = "payments-1") -> list[tu
 
 def table_counts(conn) -> dict:
     return {t: conn.execute(f"SELECT coalesce(sum(count), 0) FROM {t}").fetchone()[0]  # noqa: S608
-            for t in ("window_counts", "window_dimensions")}
+            for t in ("window_counts", "window_dimension_rows")}
 
 
 def test_counts_per_minute_and_dimensions():
@@ -55,12 +55,12 @@ def test_rerun_replaces_never_double_counts(db):
         lock_window(conn, W)
         replace_window_counts(conn, count_events(events(30), W), stats)
         conn.commit()
-        assert table_counts(conn) == first == {"window_counts": 30, "window_dimensions": 30 * 2}  # pod, version
+        assert table_counts(conn) == first == {"window_counts": 30, "window_dimension_rows": 30 * 2}  # pod, version
         # fewer events upstream on the re-run: rows that vanished are gone too
         replace_window_counts(conn, count_events(events(10, pod="payments-2"), W), SourceStats(events_read=10))
         conn.commit()
         assert conn.execute("SELECT sum(count) FROM window_counts").fetchone()[0] == 10
-        assert conn.execute("SELECT count(*) FROM window_dimensions WHERE value = 'payments-1'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM window_dimension_rows WHERE value = 'payments-1'").fetchone()[0] == 0
         assert conn.execute("SELECT events_read FROM windows WHERE window_start = %s", (T0,)).fetchone()[0] == 10
 
 

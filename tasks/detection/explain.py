@@ -15,20 +15,22 @@ from tasks.counting.counts import DIMENSIONS
 
 def load_dimensions(conn: psycopg.Connection, window_start: datetime, problems: list[str]):
     """This window's and the last week's field values per (problem, app) (windows stored by earlier versions
-    also hold error_type rows: not read)."""
+    also hold error_type values: not read)."""
     current: dict = defaultdict(lambda: defaultdict(int))
     past: dict = defaultdict(lambda: defaultdict(int))
     if not problems:
         return current, past
+    for problem_id, app, dimensions in conn.execute(
+            "SELECT problem_id, app, dimensions FROM window_dimensions WHERE window_start = %s AND problem_id = ANY(%s)",
+            (window_start, problems)):
+        for dim in DIMENSIONS:
+            for value, n in (dimensions.get(dim) or {}).items():
+                current[(problem_id, app)][(dim, value)] += n
     for problem_id, app, dim, value, n in conn.execute(
-            "SELECT problem_id, app, dimension, value, count FROM window_dimensions WHERE window_start = %s"
-            " AND dimension = ANY(%s) AND problem_id = ANY(%s)", (window_start, list(DIMENSIONS), problems)):
-        current[(problem_id, app)][(dim, value)] += n
-    for problem_id, app, dim, value, n in conn.execute(
-            "SELECT problem_id, app, dimension, value, sum(count)::int FROM window_dimensions"
-            " WHERE window_start >= %s AND window_start < %s AND dimension = ANY(%s) AND problem_id = ANY(%s)"
+            "SELECT problem_id, app, dimension, value, sum(count)::int FROM window_dimension_rows"
+            " WHERE window_start >= %s AND window_start < %s AND problem_id = ANY(%s) AND dimension = ANY(%s)"
             " GROUP BY problem_id, app, dimension, value",
-            (window_start - timedelta(days=7), window_start, list(DIMENSIONS), problems)):
+            (window_start - timedelta(days=7), window_start, problems, list(DIMENSIONS))):
         past[(problem_id, app)][(dim, value)] += n
     return current, past
 

@@ -17,7 +17,10 @@ _SUMMED = {
     # table: (key columns besides problem_id, summed column)
     "window_counts": ("window_start, minute, app", "count"),
     "window_totals": ("window_start, app", "count"),
-    "window_dimensions": ("window_start, app, dimension, value", "count"),
+}
+# table: (key columns besides problem_id, merged column, how its values add up, the aggregate over many)
+_MERGED = {
+    "window_dimensions": ("window_start, app", "dimensions", "add_dimensions", "sum_dimensions"),  # migration 0012
 }
 _EDITS = ("title", "note", "ticket", "muted_by", "muted_reason", "muted_at", "acknowledged_by", "acknowledged_at")
 
@@ -46,6 +49,14 @@ def fold_aliases(conn: psycopg.Connection) -> set[str]:
             f" SELECT m.target, {_qualified(keys)}, sum(x.{summed}) FROM {table} x JOIN m ON x.problem_id = m.alias_id"
             f" GROUP BY m.target, {_qualified(keys)}"
             f" ON CONFLICT (problem_id, {keys}) DO UPDATE SET {summed} = {table}.{summed} + EXCLUDED.{summed}", params)
+        conn.execute(f"DELETE FROM {table} WHERE problem_id = ANY(%(a)s)", params)  # noqa: S608
+    for table, (keys, merged, add, aggregate) in _MERGED.items():
+        conn.execute(
+            f"{_MAPPING} INSERT INTO {table} (problem_id, {keys}, {merged})"  # noqa: S608
+            f" SELECT m.target, {_qualified(keys)}, {aggregate}(x.{merged}) FROM {table} x"
+            f" JOIN m ON x.problem_id = m.alias_id GROUP BY m.target, {_qualified(keys)}"
+            f" ON CONFLICT (problem_id, {keys}) DO UPDATE SET {merged} = {add}({table}.{merged}, EXCLUDED.{merged})",
+            params)
         conn.execute(f"DELETE FROM {table} WHERE problem_id = ANY(%(a)s)", params)  # noqa: S608
     conn.execute(
         f"{_MAPPING} INSERT INTO window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"  # noqa: S608

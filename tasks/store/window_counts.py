@@ -9,7 +9,7 @@ from __future__ import annotations
 from hashlib import sha256
 
 import psycopg
-from orjson import dumps
+from orjson import OPT_SORT_KEYS, dumps
 
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
@@ -39,18 +39,19 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
     # every (window, problem, app) prefix, minute and (dimension, value) formatted once, not once per row
-    pairs = {(p, a) for p, a, _ in counts.minutes} | {(p, a) for p, a, _, _ in counts.dimensions}
-    heads = {pair: f"{stamp}\t{text(pair[0])}\t{text(pair[1])}\t" for pair in pairs}
+    dimensions = dimensions_per_app(counts.dimensions)
+    heads = {pair: f"{stamp}\t{text(pair[0])}\t{text(pair[1])}\t"
+             for pair in {(p, a) for p, a, _ in counts.minutes} | dimensions.keys()}
     clock = {m: m.isoformat() for m in {m for _, _, m in counts.minutes}}
-    values = {dv: f"{text(dv[0])}\t{text(clean(dv[1]))}\t" for dv in {(d, v) for _, _, d, v in counts.dimensions}}
     minute_lines = [f"{heads[(p, a)]}{clock[m]}\t{n}\n" for (p, a, m), n in sorted(counts.minutes.items())]
     with conn.cursor() as cur:
         with cur.copy("COPY window_counts (window_start, problem_id, app, minute, count) FROM STDIN") as cp:
             write_lines(cp, minute_lines)
         with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
             write_lines(cp, [f"{heads[pair]}{n}\n" for pair, n in sorted(counts.per_problem_app().items())])
-        with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimension, value, count) FROM STDIN") as cp:
-            write_lines(cp, [f"{heads[(p, a)]}{values[(d, v)]}{n}\n" for (p, a, d, v), n in sorted(counts.dimensions.items())])
+        with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimensions) FROM STDIN") as cp:
+            write_lines(cp, [f"{heads[pair]}{text(dumps(values, option=OPT_SORT_KEYS).decode())}\n"
+                             for pair, values in sorted(dimensions.items())])
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
                       " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
@@ -68,6 +69,17 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
          len(counts.samples), sha256("".join(minute_lines).encode()).hexdigest(), run_id),  # what changed on a re-run
     )
     return before
+
+
+def dimensions_per_app(dimensions: dict[tuple[str, str, str, str], int]) -> dict[tuple[str, str], dict]:
+    """``(problem, app, dimension, value) -> n`` as one object per (problem, app), ``{dimension: {value: n}}``:
+    the row a window stores for them (migration 0012). Values are cleaned as text columns are (no NUL)."""
+    out: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    for (problem_id, app, dimension, value), n in dimensions.items():
+        values = out.setdefault((problem_id, app), {}).setdefault(dimension, {})
+        value = clean(value)
+        values[value] = values.get(value, 0) + n
+    return out
 
 
 def stored_problems(conn: psycopg.Connection, window: Window) -> dict[str, str | None]:
