@@ -17,7 +17,7 @@ import pytest
 
 from tasks.counting import count_events
 from tasks.models import LogEvent, SourceStats, Window
-from tasks.registries.known_errors import refresh_problems
+from tasks.registries.known_errors import _PROBLEM_STATE, refresh_problems
 from tasks.registries.retention import prune
 from tasks.store import replace_window_counts
 
@@ -65,6 +65,20 @@ def _check(conn, written: dict[datetime, list], *, pruned: dict[str, int] | None
     apps = {tuple(r) for r in conn.execute("SELECT problem_id, app, windows FROM problem_app_windows WHERE windows <> 0")}
     assert apps == {tuple(r) for r in conn.execute(
         "SELECT problem_id, a, count(*) FROM window_problem_samples, unnest(apps) a GROUP BY 1, 2")}
+    # first and last occurrence, latest window and the one before it (migration 0013) as a scan of the rows says
+    assert {r[0]: r[1:] for r in conn.execute(
+        "SELECT problem_id, first_seen, last_seen, latest_window, previous_window FROM problem_totals"
+        " WHERE windows <> 0")} == {r[0]: (r[1], r[2], r[3], r[4][1] if len(r[4]) > 1 else None) for r in conn.execute(
+            "SELECT problem_id, min(first_ts), max(last_ts), max(window_start),"
+            " array_agg(window_start ORDER BY window_start DESC) FROM window_problem_samples GROUP BY 1")}
+    # what a refresh reads for the window it refreshes: the latest stored window before it, whether that window
+    # is the latest (the usual run), an older one (a re-run) or later than all
+    ids = sorted(totals)
+    for start in sorted({*written, max(written, default=DAY0) + STEP})[::17]:
+        state = {r[0]: (r[1], r[2], r[5], r[8]) for r in conn.execute(_PROBLEM_STATE, {"start": start, "ids": ids})}
+        assert state == {r[0]: r[1:] for r in conn.execute(
+            "SELECT problem_id, min(first_ts), max(last_ts), (array_agg(sample_message ORDER BY window_start DESC))[1],"
+            " max(window_start) FILTER (WHERE window_start < %s) FROM window_problem_samples GROUP BY 1", (start,))}
     firsts = dict(conn.execute("SELECT problem_id, min(first_ts) FROM window_problem_samples GROUP BY 1").fetchall())
     assert firsts == {pid: e["first"] for pid, e in expected.items()}
     # the field values behind the counts (migration 0012: one row per window, problem and app) add up the same
@@ -274,3 +288,25 @@ def test_a_rerun_that_drops_a_problem_from_a_window_refreshes_its_count(db):
         totals = dict(conn.execute("SELECT template, count_total FROM problems").fetchall())
     assert stored == 7 and sum(totals.values()) == 7, totals
     assert sorted(totals.values()) == [0, 7]
+
+
+def test_seen_columns_are_filled_when_an_older_schema_upgrades(db):
+    """Migration 0013 on a database that already holds windows: the columns come out as the triggers keep them."""
+    from core.db.migrate import migrate
+
+    rng = random.Random(13)
+    with db.connect() as conn:
+        for i in range(20):
+            _store(conn, DAY0 + i * STEP, _events(rng, DAY0 + i * STEP, [p for p in "PA PB PC".split() if rng.random() < 0.6]))
+        conn.commit()
+        kept = conn.execute("SELECT * FROM problem_totals ORDER BY problem_id").fetchall()
+    with db.connect(ddl=True) as conn:
+        conn.execute("SET search_path = ailog")
+        conn.execute("ALTER TABLE problem_totals DROP COLUMN first_seen, DROP COLUMN last_seen,"
+                     " DROP COLUMN latest_window, DROP COLUMN previous_window")
+        conn.execute("DELETE FROM schema_migrations WHERE version = '0013'")
+        conn.commit()
+    assert migrate(db).applied == ["0013_problem_totals_seen"]
+    with db.connect() as conn:
+        assert conn.execute("SELECT * FROM problem_totals ORDER BY problem_id").fetchall() == kept
+        assert any(row[-1] is not None for row in kept)

@@ -25,21 +25,20 @@ SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN '
 
 
 _WINDOW = timedelta(minutes=15)
-# Per problem: its running totals (migration 0011, kept by triggers on window_problem_samples) and what one
-# index lookup each gives — earliest first_ts, latest last_ts, the latest window's sample, the latest window
-# before this one. Bounded by the problems refreshed, not by how many windows of them are stored.
+# Per problem: its running totals (migrations 0011 and 0013, kept by triggers on window_problem_samples) and the
+# sample of its latest window (one primary-key lookup). The latest window before the one refreshed is kept too
+# when that one is the latest; a re-run of an older window asks the index. Bounded by the problems refreshed,
+# not by how many windows of them are stored.
 _PROBLEM_STATE = (
-    "SELECT t.problem_id,"
-    " (SELECT min(s.first_ts) FROM window_problem_samples s WHERE s.problem_id = t.problem_id),"
-    " (SELECT max(s.last_ts) FROM window_problem_samples s WHERE s.problem_id = t.problem_id),"
-    " t.events,"
+    "SELECT t.problem_id, t.first_seen, t.last_seen, t.events,"
     " ARRAY(SELECT a.app FROM problem_app_windows a WHERE a.problem_id = t.problem_id AND a.windows > 0 ORDER BY a.app),"
     " l.sample_message, l.sample_trace_id, l.error_type,"
-    " (SELECT max(s.window_start) FROM window_problem_samples s WHERE s.problem_id = t.problem_id"
-    "  AND s.window_start < %s)"
-    " FROM problem_totals t CROSS JOIN LATERAL (SELECT s.sample_message, s.sample_trace_id, s.error_type"
-    "  FROM window_problem_samples s WHERE s.problem_id = t.problem_id ORDER BY s.window_start DESC LIMIT 1) l"
-    " WHERE t.problem_id = ANY(%s) AND t.windows > 0")
+    " CASE WHEN t.latest_window < %(start)s THEN t.latest_window WHEN t.latest_window = %(start)s THEN t.previous_window"
+    " ELSE (SELECT max(s.window_start) FROM window_problem_samples s WHERE s.problem_id = t.problem_id"
+    "  AND s.window_start < %(start)s) END"
+    " FROM problem_totals t JOIN window_problem_samples l ON l.window_start = t.latest_window"
+    "  AND l.problem_id = t.problem_id"
+    " WHERE t.problem_id = ANY(%(ids)s) AND t.windows > 0")
 
 
 # Every refreshed row in one statement, from a temporary table filled by COPY (text lines formatted in Python):
@@ -94,8 +93,8 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
     existing = {r[0]: r[1] for r in conn.execute(
         "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s)", (ids,))}
     stats, samples, previous_gap = {}, {}, {}
-    for pid, first, last, total, apps, sample, trace, error_type, before in conn.execute(_PROBLEM_STATE,
-                                                                                        (now - _WINDOW, ids)):
+    for pid, first, last, total, apps, sample, trace, error_type, before in conn.execute(_PROBLEM_STATE, {
+            "start": now - _WINDOW, "ids": ids}):
         stats[pid] = (first, last, total, apps)
         samples[pid] = (sample, trace, error_type)
         if before is not None:
