@@ -37,9 +37,10 @@ log = logging.getLogger("ailog.read_ahead")
 
 MIN_PLAN = 4  # fewer windows than this (a regular run's one or three) are counted in-process: a start costs ~1 s
 MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would only take turns on one core
-# reading and scrubbing in a process of their own, from this many CPUs: on two cores (measured, bench/README.md)
-# the four busy processes with PostgreSQL only take turns — within noise of two, for 180 MiB more
-FEED_MIN_CPUS = 3.0
+# reading and scrubbing in a process of their own, from this many CPUs: on two cores a 1M-event day takes 39.8 s
+# against 42.1 s with two processes (four runs each, bench/README.md "eleventh step"), for about 186 MiB more —
+# the flow's process waits for PostgreSQL part of the time, and a third process fills that core
+FEED_MIN_CPUS = 2.0
 STOP_SECONDS = 5.0
 FEED_BATCH = 1000  # events per message from the feeding process (one pickle per batch, not per event)
 EVENT_FIELDS = tuple(f.name for f in fields(LogEvent))  # an event travels as a tuple: a third of the pickling cost

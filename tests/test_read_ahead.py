@@ -46,17 +46,17 @@ def write_logs(path: Path, per_window: int = 60, secret: str | None = None) -> P
 
 
 def open_run(db, path: Path, *, read_ahead: bool, feed: bool = False):
-    """``feed``: as in a pod with three CPUs or more, reading and scrubbing run in a feeding process of their own."""
+    """``feed``: as in a pod with two CPUs or more, reading and scrubbing run in a feeding process of their own."""
     from blocks.settings import load_settings
     from tasks.analysis import prepare_context
-    from tasks.read_ahead import FEED_MIN_CPUS
+    from tasks.read_ahead import FEED_MIN_CPUS, MIN_CPUS
     from tasks.source import open_source
 
     settings = load_settings(use_blocks=False)
     ctx = prepare_context(settings, db, open_source(settings, [str(path)]), "test-run", dry_run=False,
                           read_ahead=read_ahead, input_paths=[str(path)])
     if read_ahead:
-        ctx.read_ahead.cpus = FEED_MIN_CPUS if feed else 2.0
+        ctx.read_ahead.cpus = FEED_MIN_CPUS if feed else MIN_CPUS
     return ctx
 
 

@@ -25,6 +25,11 @@ _QUOTED: Final = re.compile(r"'[^']+'|\"[^\"]+\"")
 
 
 _ANY_DIGIT: Final = re.compile(r"\d").search
+# ASCII characters by class, for one `bytes.translate` per message: a digit is "1", a delimiter "2", whitespace
+# (what str.split splits on) a space, anything else "0". A token whose classes hold a "1" but no "2" is one
+# run of `_DIGIT_RUN` from its first character to its last, masked whole without the expression.
+_TOKEN_CLASSES: Final = bytes(ord("1") if chr(c).isdigit() else ord(" ") if chr(c).isspace() else
+                              ord("2") if re.match(f"[{_DELIM}]", chr(c)) else ord("0") for c in range(128)) + b"0" * 128
 _URL_ANY: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
@@ -33,7 +38,14 @@ def mask_tokens(message: str) -> list[str]:
     if "://" in message:
         message = _URL_ANY.sub("<URL>", message)
     tokens = message.split()
-    if _ANY_DIGIT(message):
+    if message.isascii():
+        classes = message.encode().translate(_TOKEN_CLASSES)
+        if b"1" in classes:
+            # the classes split where the message splits: a token with a digit and no delimiter is one run
+            for i, cls in enumerate(classes.split()):
+                if b"1" in cls:
+                    tokens[i] = _DIGIT_RUN.sub(WILDCARD, tokens[i]) if b"2" in cls else WILDCARD
+    elif _ANY_DIGIT(message):
         # token by token (a run never spans whitespace): the substitution's look-behind costs a step at every
         # character, and the long digit-free tokens (words, a trace's frames) are passed over by two C calls
         for i, tok in enumerate(tokens):
