@@ -84,6 +84,18 @@ def test_detection_reads_a_window_it_just_stored_from_memory_as_from_the_table(d
         conn.rollback()
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12), max_size=20))
+@example(values=['a"b', "c\\d", "NULL", "", "{x,y}", " sp ", "\t\n", "ключ", "a,b"])
+def test_a_text_array_parameter_reaches_the_server_as_the_list_it_was(db, values):
+    """`array_literal`: the problem ids a window's queries take as one string — any text, quotes, backslashes,
+    braces, commas, the word NULL and empty strings included, comes back element for element."""
+    from tasks.store.copy_text import array_literal
+
+    with db.connect() as conn:
+        assert conn.execute("SELECT %s::text[]", (array_literal(values),)).fetchone()[0] == values
+
+
 def test_two_runs_of_one_window_cannot_interleave(db):
     """The second transaction waits for the first one's window lock."""
     order: list[str] = []

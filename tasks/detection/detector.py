@@ -35,6 +35,7 @@ from tasks.detection.peaks import Candidate, find_burst, find_spike, peak_id
 from tasks.detection.rules import DetectionRules
 from tasks.grouping.engine import display_template
 from tasks.models import Peak, Window, iso_z
+from tasks.store.copy_text import array_literal
 
 MODES = ("backfill", "regular", "catchup")
 WEAK_MIN_COUNT = 3  # a problem rising at least this much counts towards its application's combined rise
@@ -76,8 +77,8 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         "SELECT problem_id, app FROM peaks WHERE window_start = %s AND kind IN ('spike', 'burst')",
         (window.start - (window.end - window.start),)).fetchall())
     stored_templates = dict(conn.execute(
-        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)",
-        (sorted({p for p, _ in pairs}),)).fetchall())
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s::text[])",
+        (array_literal(sorted({p for p, _ in pairs})),)).fetchall())
     for key in pairs:
         problem_id, app = key
         count = data.totals[key]
@@ -113,12 +114,13 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
                              baseline=round(baseline.expected, 3), ratio=round(count / baseline.expected, 2),
                              severity="low"))
 
-    muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s)",
-                                        (sorted(problems_seen_now),))}
+    seen_now = array_literal(sorted(problems_seen_now))
+    muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s::text[])",
+                                        (seen_now,))}
     templates = {pid: display_template(stored_templates[pid]) for pid in {c.problem_id for c in candidates}
                  if pid in stored_templates}  # what peaks and alerts show: only the candidates' are needed
-    first_seen = dict(conn.execute("SELECT problem_id, first_seen FROM problems WHERE problem_id = ANY(%s)",
-                                   (sorted(problems_seen_now),)).fetchall())
+    first_seen = dict(conn.execute("SELECT problem_id, first_seen FROM problems WHERE problem_id = ANY(%s::text[])",
+                                   (seen_now,)).fetchall())
     known = load_known(conn, pairs)
     current_dims, past_dims = load_dimensions(conn, window.start, sorted({c.problem_id for c in candidates}))
 

@@ -19,7 +19,7 @@ import psycopg
 from core.errors import AilogError, ConfigError
 from tasks.grouping.engine import display_template
 from tasks.grouping.folding import fold_aliases
-from tasks.store.copy_text import line, write_lines
+from tasks.store.copy_text import array_literal, line, write_lines
 
 SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
 
@@ -38,7 +38,7 @@ _PROBLEM_STATE = (
     "  AND s.window_start < %(start)s) END"
     " FROM problem_totals t JOIN window_problem_samples l ON l.window_start = t.latest_window"
     "  AND l.problem_id = t.problem_id"
-    " WHERE t.problem_id = ANY(%(ids)s) AND t.windows > 0")
+    " WHERE t.problem_id = ANY(%(ids)s::text[]) AND t.windows > 0")
 
 
 # Every refreshed row in one statement, from a temporary table filled by COPY (text lines formatted in Python):
@@ -90,21 +90,23 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
     change = RegistryChange(folded=bool(survivors))
     if not ids:
         return change
+    id_array = array_literal(ids)
     existing = {r[0]: r[1] for r in conn.execute(
-        "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s)", (ids,))}
+        "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s::text[])", (id_array,))}
     stats, samples, previous_gap = {}, {}, {}
     for pid, first, last, total, apps, sample, trace, error_type, before in conn.execute(_PROBLEM_STATE, {
-            "start": now - _WINDOW, "ids": ids}):
+            "start": now - _WINDOW, "ids": id_array}):
         stats[pid] = (first, last, total, apps)
         samples[pid] = (sample, trace, error_type)
         if before is not None:
             previous_gap[pid] = before
     severities = {r[0]: r[1] for r in conn.execute(
-        f"SELECT DISTINCT ON (problem_id) problem_id, severity FROM peaks WHERE problem_id = ANY(%s)"  # noqa: S608
-        f" AND start_ts >= %s ORDER BY problem_id, {SEVERITY_ORDER} DESC", (ids, now - timedelta(days=1)))}
+        f"SELECT DISTINCT ON (problem_id) problem_id, severity FROM peaks WHERE problem_id = ANY(%s::text[])"  # noqa: S608
+        f" AND start_ts >= %s ORDER BY problem_id, {SEVERITY_ORDER} DESC", (id_array, now - timedelta(days=1)))}
     untold = [pid for pid in ids if not templates.get(pid)]  # the window's own templates are the newest
     stored_templates = dict(conn.execute(
-        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s)", (untold,)).fetchall()
+        "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s::text[])",
+        (array_literal(untold),)).fetchall()
     ) if untold else {}
     rows = []
     for pid in ids:

@@ -13,7 +13,7 @@ from orjson import OPT_SORT_KEYS, dumps
 
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
-from tasks.store.copy_text import clean, line, text, write_lines
+from tasks.store.copy_text import array_literal, clean, line, text, write_lines
 
 WINDOW_TABLES = ("window_counts", "window_totals", "window_dimensions", "window_problem_samples")
 
@@ -32,7 +32,7 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     # windows stored in parallel (fanned-out days) then wait for each other instead of deadlocking
     conn.execute("SELECT 1 FROM problem_totals WHERE problem_id IN (SELECT problem_id FROM window_problem_samples"
                  " WHERE window_start = %s UNION SELECT unnest(%s::text[])) ORDER BY problem_id FOR UPDATE",
-                 (start, sorted(counts.samples)))
+                 (start, array_literal(sorted(counts.samples))))
     for table in WINDOW_TABLES[:-1]:
         conn.execute(f"DELETE FROM {table} WHERE window_start = %s", (start,))  # noqa: S608 - fixed table names
     before = {r[0] for r in conn.execute(
