@@ -37,9 +37,9 @@ log = logging.getLogger("ailog.read_ahead")
 
 MIN_PLAN = 4  # fewer windows than this (a regular run's one or three) are counted in-process: a start costs ~1 s
 MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would only take turns on one core
-# reading and scrubbing in a process of their own, from this many CPUs: on two cores a 1M-event day takes 39.8 s
-# against 42.1 s with two processes (four runs each, bench/README.md "eleventh step"), for about 186 MiB more —
-# the flow's process waits for PostgreSQL part of the time, and a third process fills that core
+# reading and scrubbing in a process of their own, from this many CPUs: on two cores a 1M-event day took 2.2 s
+# less (5 %) than with two processes, faster in each of five alternating pairs (bench/README.md, "eleventh
+# step"), for about 186 MiB more — the flow's process waits for PostgreSQL part of the time, a third one fills it
 FEED_MIN_CPUS = 2.0
 STOP_SECONDS = 5.0
 FEED_BATCH = 1000  # events per message from the feeding process (one pickle per batch, not per event)

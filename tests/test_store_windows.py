@@ -96,6 +96,34 @@ def test_a_text_array_parameter_reaches_the_server_as_the_list_it_was(db, values
         assert conn.execute("SELECT %s::text[]", (array_literal(values),)).fetchone()[0] == values
 
 
+_DIMENSIONS = st.dictionaries(st.sampled_from(["pod", "host", "version", "namespace"]),
+                              st.dictionaries(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                                                      max_size=6), st.integers(1, 10**6), min_size=1, max_size=4),
+                              max_size=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_DIMENSIONS, min_size=1, max_size=4))
+@example(objects=[{"pod": {"a": 1}}, {"pod": {"a": 2, "b": 1}, "host": {"h": 5}}, {}])
+def test_field_values_of_several_rows_add_up_value_by_value(db, objects):
+    """Folding aliases into a survivor adds their field values (`sum_dimensions`, `add_dimensions`, migration
+    0012): every value's count is the sum over the objects, whatever the values and however many rows fold."""
+    from orjson import dumps
+
+    expected: dict[str, dict[str, int]] = {}
+    for obj in objects:
+        for dim, values in obj.items():
+            for value, n in values.items():
+                expected.setdefault(dim, {})[value] = expected.get(dim, {}).get(value, 0) + n
+    with db.connect() as conn:
+        rows = [(dumps(o).decode(),) for o in objects]
+        literal = ", ".join(["(%s::jsonb)"] * len(rows))
+        assert conn.execute(f"SELECT sum_dimensions(d) FROM (VALUES {literal}) t(d)",  # noqa: S608
+                            [r[0] for r in rows]).fetchone()[0] == expected
+        assert conn.execute("SELECT add_dimensions(%s::jsonb, NULL), add_dimensions(NULL, NULL)",
+                            (rows[0][0],)).fetchone() == (objects[0], {})
+
+
 def test_two_runs_of_one_window_cannot_interleave(db):
     """The second transaction waits for the first one's window lock."""
     order: list[str] = []
