@@ -32,7 +32,8 @@ def _events(rng: random.Random, t: datetime, problems: list[str]) -> list[tuple[
     for pid in problems:
         for _ in range(rng.randint(1, 5)):
             ts = t + timedelta(seconds=rng.randint(0, 899))
-            out.append((LogEvent(timestamp=ts, message=f"{pid} failed", app=rng.choice(APPS), pod=rng.choice(PODS)),
+            out.append((LogEvent(timestamp=ts, message=f"{pid} failed at {ts:%d %H:%M:%S}", app=rng.choice(APPS),
+                                 pod=rng.choice(PODS)),
                         pid, f"{pid} failed"))
     return out
 
@@ -75,10 +76,16 @@ def _check(conn, written: dict[datetime, list], *, pruned: dict[str, int] | None
     # is the latest (the usual run), an older one (a re-run) or later than all
     ids = sorted(totals)
     for start in sorted({*written, max(written, default=DAY0) + STEP})[::17]:
-        state = {r[0]: (r[1], r[2], r[5], r[8]) for r in conn.execute(_PROBLEM_STATE, {"start": start, "ids": ids})}
+        state = {r[0]: (r[1], r[2], r[5]) for r in conn.execute(_PROBLEM_STATE, {"start": start, "ids": ids})}
         assert state == {r[0]: r[1:] for r in conn.execute(
-            "SELECT problem_id, min(first_ts), max(last_ts), (array_agg(sample_message ORDER BY window_start DESC))[1],"
-            " max(window_start) FILTER (WHERE window_start < %s) FROM window_problem_samples GROUP BY 1", (start,))}
+            "SELECT problem_id, min(first_ts), max(last_ts), max(window_start) FILTER (WHERE window_start < %s)"
+            " FROM window_problem_samples GROUP BY 1", (start,))}
+    # the registry row's sample is its latest window's (joined in the upsert, not sent from here)
+    assert {r[0]: r[1:] for r in conn.execute(
+        "SELECT problem_id, sample_message, sample_trace_id, error_type FROM problems WHERE count_total > count_pruned")
+    } == {r[0]: tuple(r[1:]) for r in conn.execute(
+        "SELECT DISTINCT ON (problem_id) problem_id, sample_message, sample_trace_id, error_type"
+        " FROM window_problem_samples ORDER BY problem_id, window_start DESC")}
     firsts = dict(conn.execute("SELECT problem_id, min(first_ts) FROM window_problem_samples GROUP BY 1").fetchall())
     assert firsts == {pid: e["first"] for pid, e in expected.items()}
     # the field values behind the counts (migration 0012: one row per window, problem and app) add up the same

@@ -25,31 +25,31 @@ SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN '
 
 
 _WINDOW = timedelta(minutes=15)
-# Per problem: its running totals (migrations 0011 and 0013, kept by triggers on window_problem_samples) and the
-# sample of its latest window (one primary-key lookup). The latest window before the one refreshed is kept too
-# when that one is the latest; a re-run of an older window asks the index. Bounded by the problems refreshed,
-# not by how many windows of them are stored.
+# Per problem: its running totals (migrations 0011 and 0013, kept by triggers on window_problem_samples) and its
+# applications. The latest window before the one refreshed is kept too when that one is the latest; a re-run of
+# an older window asks the index. Bounded by the problems refreshed, not by how many windows of them are stored.
 _PROBLEM_STATE = (
     "SELECT t.problem_id, t.first_seen, t.last_seen, t.events,"
     " ARRAY(SELECT a.app FROM problem_app_windows a WHERE a.problem_id = t.problem_id AND a.windows > 0 ORDER BY a.app),"
-    " l.sample_message, l.sample_trace_id, l.error_type,"
     " CASE WHEN t.latest_window < %(start)s THEN t.latest_window WHEN t.latest_window = %(start)s THEN t.previous_window"
     " ELSE (SELECT max(s.window_start) FROM window_problem_samples s WHERE s.problem_id = t.problem_id"
     "  AND s.window_start < %(start)s) END"
-    " FROM problem_totals t JOIN window_problem_samples l ON l.window_start = t.latest_window"
-    "  AND l.problem_id = t.problem_id"
-    " WHERE t.problem_id = ANY(%(ids)s::text[]) AND t.windows > 0")
+    " FROM problem_totals t WHERE t.problem_id = ANY(%(ids)s::text[]) AND t.windows > 0")
 
 
 # Every refreshed row in one statement, from a temporary table filled by COPY (text lines formatted in Python):
-# one round trip per window instead of one per problem, and several times cheaper than array parameters.
-_COLUMNS = ("problem_id, template, error_type, apps, first_seen, last_seen, count_total, status, severity,"
-            " sample_message, sample_trace_id")
-_STAGE = ("CREATE TEMPORARY TABLE problem_refresh (problem_id text, template text, error_type text, apps text[],"
-          " first_seen timestamptz, last_seen timestamptz, count_total bigint, status text, severity text,"
-          " sample_message text, sample_trace_id text) ON COMMIT DROP")
+# one round trip per window instead of one per problem, and several times cheaper than array parameters. The
+# sample (message, trace id, error type) is the latest window's, joined here: its text (about 2 MB a window of
+# 3,000 problems) never travels to this process and back.
+_COLUMNS = "problem_id, template, apps, first_seen, last_seen, count_total, status, severity"
+_STAGE = ("CREATE TEMPORARY TABLE problem_refresh (problem_id text, template text, apps text[],"
+          " first_seen timestamptz, last_seen timestamptz, count_total bigint, status text, severity text)"
+          " ON COMMIT DROP")
 _UPSERT = (
-    f"INSERT INTO problems ({_COLUMNS}) SELECT {_COLUMNS} FROM problem_refresh"  # noqa: S608 - fixed names
+    f"INSERT INTO problems ({_COLUMNS}, error_type, sample_message, sample_trace_id)"  # noqa: S608 - fixed names
+    f" SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))}, l.error_type, l.sample_message,"
+    " l.sample_trace_id FROM problem_refresh r JOIN problem_totals t ON t.problem_id = r.problem_id"
+    " JOIN window_problem_samples l ON l.window_start = t.latest_window AND l.problem_id = r.problem_id"
     " ON CONFLICT (problem_id) DO UPDATE SET template = EXCLUDED.template,"
     " error_type = coalesce(EXCLUDED.error_type, problems.error_type), apps = EXCLUDED.apps,"
     " first_seen = LEAST(problems.first_seen, EXCLUDED.first_seen), last_seen = EXCLUDED.last_seen,"
@@ -93,11 +93,9 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
     id_array = array_literal(ids)
     existing = {r[0]: r[1] for r in conn.execute(
         "SELECT problem_id, status FROM problems WHERE problem_id = ANY(%s::text[])", (id_array,))}
-    stats, samples, previous_gap = {}, {}, {}
-    for pid, first, last, total, apps, sample, trace, error_type, before in conn.execute(_PROBLEM_STATE, {
-            "start": now - _WINDOW, "ids": id_array}):
+    stats, previous_gap = {}, {}
+    for pid, first, last, total, apps, before in conn.execute(_PROBLEM_STATE, {"start": now - _WINDOW, "ids": id_array}):
         stats[pid] = (first, last, total, apps)
-        samples[pid] = (sample, trace, error_type)
         if before is not None:
             previous_gap[pid] = before
     severities = {r[0]: r[1] for r in conn.execute(
@@ -113,11 +111,9 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
         if pid not in stats:
             continue
         first, last, total, apps = stats[pid]
-        sample, trace, error_type = samples.get(pid, (None, None, None))
         status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
         template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
-        rows.append((pid, template, error_type, sorted(apps), first, last,
-                     total, status, severities.get(pid), sample, trace))
+        rows.append((pid, template, sorted(apps), first, last, total, status, severities.get(pid)))
         if pid in existing:
             change.updated += 1
         else:
