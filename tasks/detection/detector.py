@@ -71,6 +71,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
     weak: list[Peak] = []  # rising, but too small alone to be a peak: judged with the app's other rises
     baselines = {}
     problems_seen_now = {p for p, _ in pairs}
+    seen_now = array_literal(sorted(problems_seen_now))  # the ids for this window's queries, formatted once
     new_problems = {p for p in problems_seen_now if p not in history.seen_before}
     quiet = timedelta(days=rules.t("regression_quiet_days"))
     reported_before = set(conn.execute(
@@ -78,7 +79,7 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
         (window.start - (window.end - window.start),)).fetchall())
     stored_templates = dict(conn.execute(
         "SELECT problem_id, template FROM grouping_templates WHERE problem_id = ANY(%s::text[])",
-        (array_literal(sorted({p for p, _ in pairs})),)).fetchall())
+        (seen_now,)).fetchall())
     for key in pairs:
         problem_id, app = key
         count = data.totals[key]
@@ -114,7 +115,6 @@ def detect_window(conn: psycopg.Connection, window: Window, *, rules: DetectionR
                              baseline=round(baseline.expected, 3), ratio=round(count / baseline.expected, 2),
                              severity="low"))
 
-    seen_now = array_literal(sorted(problems_seen_now))
     muted = {r[0] for r in conn.execute("SELECT problem_id FROM problems WHERE muted AND problem_id = ANY(%s::text[])",
                                         (seen_now,))}
     templates = {pid: display_template(stored_templates[pid]) for pid in {c.problem_id for c in candidates}

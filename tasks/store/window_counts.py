@@ -38,7 +38,7 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     before = {r[0] for r in conn.execute(
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
-    # every (window, problem, app) prefix, minute and (dimension, value) formatted once, not once per row
+    # every (window, problem, app) prefix and minute formatted once, not once per row
     dimensions = dimensions_per_app(counts.dimensions)
     heads = {pair: f"{stamp}\t{text(pair[0])}\t{text(pair[1])}\t"
              for pair in {(p, a) for p, a, _ in counts.minutes} | dimensions.keys()}
