@@ -83,11 +83,12 @@ _cache: dict = {"key": None, "values": [], "names": SECRET_ENV}
 
 
 def _env_key(names: tuple[str, ...]) -> tuple:
-    """What the secret list depends on, read from the raw environment mapping (no decoding: a hot path)."""
+    """What the secret list depends on, read from the raw environment mapping (no decoding: a hot path); the
+    registry by value, not by size (one secret forgotten and another learned must not look unchanged)."""
     raw = getattr(os.environ, "_data", None)
     if raw is not None and isinstance(next(iter(raw), b""), bytes):
-        return (len(raw), len(_registry), *(raw.get(n.encode()) for n in names))
-    return (len(os.environ), len(_registry), *(os.environ.get(n) for n in names))
+        return (len(raw), hash(frozenset(_registry)), *(raw.get(n.encode()) for n in names))
+    return (len(os.environ), hash(frozenset(_registry)), *(os.environ.get(n) for n in names))
 
 
 def _known_values(extra: tuple[str, ...]) -> list[str]:
@@ -116,6 +117,9 @@ class Redactor:
 
     def __init__(self, extra: tuple[str, ...] = ()) -> None:
         self.known = tuple(_known_values(extra))
+        # no secret holds a line break: redacting each line of a text apart gives what redacting it whole gives
+        # (the URL and signature patterns never match across one), so cached lines may be redacted on their own
+        self.line_wise = not any("\n" in value for value in self.known)
 
     def __call__(self, text: str) -> str:
         if not isinstance(text, str):

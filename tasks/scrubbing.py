@@ -145,6 +145,7 @@ class Scrubber:
         self._line_wise = defaults
         self._seen: dict[str, str] = {}
         self._lines: dict[str, str] = {}
+        self._tails: dict[str, str] = {}  # what follows a trace's first line (its frames), scrubbed and redacted
         self._redact = Redactor()
 
     def scrub(self, text: str | None) -> str | None:
@@ -161,15 +162,29 @@ class Scrubber:
         if self._line_wise:
             if "PRIVATE KEY" in text:
                 text = _apply(DEFAULT_PATTERNS[:1], text)
+            elif "\n" in text and not self._whole and self._redact.line_wise:
+                # a stack trace: only its first line is new, the rest (its frames) repeats from event to event
+                # and is looked up whole, scrubbed and redacted, instead of line by line
+                head, _, tail = text.partition("\n")
+                return self._redact(self._scrub_line(head)) + "\n" + self._scrub_tail(tail)
             text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
                 else self._scrub_line(text)
         return self._redact(_apply(self._whole, text))
+
+    def _scrub_tail(self, tail: str) -> str:
+        done = self._tails.get(tail)
+        if done is None:
+            if len(self._tails) >= self.CACHE_SIZE:
+                self._tails.clear()
+            done = self._tails[tail] = self._redact("\n".join([self._scrub_line(line) for line in tail.split("\n")]))
+        return done
 
     def refresh_secrets(self) -> None:
         """Read the secret registry once per window (not once per text); forget cached texts when it changed."""
         redactor = Redactor()
         if redactor.known != self._redact.known:
             self._seen.clear()
+            self._tails.clear()
         self._redact = redactor
 
     def _scrub_line(self, line: str) -> str:

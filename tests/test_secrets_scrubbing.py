@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import example, given, settings
@@ -190,6 +191,43 @@ def test_line_by_line_scrubbing_equals_scrubbing_the_whole_text():
     for _ in range(3000):
         text = "".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(1, 14)))
         assert Scrubber().scrub(text) == redact(_apply(DEFAULT_PATTERNS, text)), repr(text)
+
+
+@pytest.mark.parametrize("secrets", [("Sekret-42\tx", "reg-Secret-555x"), ("Sekret-42\tx", "two\nlines-9")],
+                         ids=["secrets-within-a-line", "a-secret-holding-a-line-break"])
+def test_a_trace_scrubbed_as_first_line_and_cached_rest_equals_scrubbing_it_whole(secrets, monkeypatch):
+    """Stack traces are scrubbed as their first line plus their rest looked up whole (frames repeat), each part
+    redacted apart. With registered secrets in the texts — one that holds a line break, which could straddle the
+    cut, sends them the whole way — one scrubber reused over seeded texts (its caches warm) gives what applying
+    every pattern and the redaction to the whole text gives."""
+    import random
+
+    from core.redact import _registry, redact, register_secret
+    from tasks.scrubbing import DEFAULT_PATTERNS, _apply
+
+    for secret in secrets:
+        register_secret(secret)
+    try:
+        fragments = _FRAGMENTS + [*secrets, "?sig=abc&x=1", "https://u:pw@host/x", "two", "lines-9"]
+        rng = random.Random(7)
+        scrubber = Scrubber()
+        scrubber.refresh_secrets()
+        assert scrubber._redact.line_wise == all("\n" not in s for s in secrets)
+        tails = ["\n".join(rng.choice(fragments) for _ in range(rng.randint(1, 5))) for _ in range(12)]
+        for _ in range(3000):
+            text = "".join(rng.choice(fragments) for _ in range(rng.randint(1, 6))) + "\n" + rng.choice(tails)
+            assert scrubber.scrub(text) == redact(_apply(DEFAULT_PATTERNS, text)), repr(text)
+        frames = "\tat com.bank.A.run(A.java:1)\n\tat com.bank.B.run(B.java:2)"
+        for n in range(3):
+            scrubber.scrub(f"java.lang.IllegalStateException: again {n}\n{frames}")
+        assert (frames in scrubber._tails) == scrubber._redact.line_wise  # the rest was looked up whole
+        assert "Later-77" in scrubber.scrub("x.y.AnError: first\n\tat Later-77.run")
+        secrets += ("Later-77",)
+        register_secret("Later-77")  # a secret learned later (the next window's refresh) reaches cached rests too
+        scrubber.refresh_secrets()
+        assert "Later-77" not in scrubber.scrub("x.y.AnError: second\n\tat Later-77.run")
+    finally:
+        _registry.difference_update({v for s in secrets for v in (s, quote(s, safe=""), quote_plus(s))})
 
 
 def test_a_stack_trace_is_scrubbed_and_its_frames_come_from_the_cache():
