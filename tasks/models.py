@@ -47,6 +47,13 @@ class Window:
     def ending_at(cls, end: datetime, minutes: int = WINDOW_MINUTES) -> Window:
         return cls(end - timedelta(minutes=minutes), end)
 
+    def minute_slot(self, minute: datetime) -> int:
+        """The minute's position in the window, clamped to it: an event the source gave for this window whose
+        own timestamp lies outside it (a clock or format its range query read otherwise) counts in the first
+        or last minute, never in another window's."""
+        span = int((self.end - self.start).total_seconds()) // 60
+        return min(max(int((minute - self.start).total_seconds()) // 60, 0), max(span - 1, 0))
+
     @property
     def label(self) -> str:
         return f"{iso_z(self.start)}/{iso_z(self.end)}"

@@ -66,6 +66,14 @@ def clone_database(template: Database, name: str) -> Database:
                                      user="ailog", ddl_user="postgres"), template.home)
 
 
+def rewind_schema(db: Database, version: str) -> None:
+    """The database as the release at ``version`` left it (empty): its schema dropped and migrated up to there,
+    so that an upgrade test writes what that release wrote and then applies the migrations after it."""
+    with db.connect(ddl=True, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA ailog CASCADE")
+    migrate(db, until=version)
+
+
 @pytest.fixture
 def db(pg_template: Database) -> Database:
     """A fresh, migrated database: connect() as the application user, connect(ddl=True) as the owner."""

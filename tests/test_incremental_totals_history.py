@@ -141,7 +141,7 @@ def test_running_totals_follow_reruns_folds_and_retention(db):
         # a window written twice in one transaction (delete + insert by hand) still adds up
         conn.execute("DELETE FROM window_problem_samples WHERE window_start = %s", (windows[150],))
         del kept[windows[150]]
-        conn.execute("DELETE FROM window_counts WHERE window_start = %s", (windows[150],))
+        conn.execute("DELETE FROM window_totals WHERE window_start = %s", (windows[150],))
         refresh_problems(conn, problems, {}, t + STEP)
         _check(conn, {**kept, windows[3]: written_again}, pruned=dict(pruned))
 

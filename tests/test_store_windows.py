@@ -124,6 +124,41 @@ def test_field_values_of_several_rows_add_up_value_by_value(db, objects):
                             (rows[0][0],)).fetchone() == (objects[0], {})
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.lists(st.integers(0, 10**6), max_size=15)), min_size=1, max_size=5))
+@example(arrays=[[1, 0, 2], [0, 0, 0, 5], None, []])
+def test_minute_arrays_of_several_rows_add_up_minute_by_minute(db, arrays):
+    """Folding aliases into a survivor adds their minutes (`sum_minutes`, `add_minutes`, migration 0014)
+    position by position, whatever their lengths (trailing zeros are cut) and however many rows fold."""
+    longest = max((len(a) for a in arrays if a is not None), default=0)
+    expected = [sum(a[i] for a in arrays if a is not None and i < len(a)) for i in range(longest)]
+    with db.connect() as conn:
+        literal = ", ".join(["(%s::integer[])"] * len(arrays))
+        got = conn.execute(f"SELECT sum_minutes(m) FROM (VALUES {literal}) t(m)", arrays).fetchone()[0]  # noqa: S608
+        assert (got or []) == expected
+        assert conn.execute("SELECT add_minutes(%s::integer[], NULL)", (arrays[0],)).fetchone()[0] == (arrays[0] or None)
+
+
+def test_a_window_reads_back_minute_by_minute_through_the_view(db):
+    """What a window stores as one array per (problem, app) is, through the `window_counts` view, exactly the
+    counted minutes (position i is minute i of the window); an empty minute is no row."""
+    import random
+
+    rng = random.Random(3)
+    grouped = []
+    for i in range(60):  # three problems in two apps, at random seconds of minutes 0-13 (none in minute 14)
+        ev = LogEvent(timestamp=T0 + timedelta(seconds=rng.randrange(14 * 60)), message=f"m{i}",
+                      app=rng.choice(["payments", "cards"]), pod=f"pod-{i % 3}")
+        pid = rng.choice(["PA", "PB", "PC"])
+        grouped.append((ev, pid, pid))
+    counted = count_events(sorted(grouped, key=lambda g: g[0].timestamp), W)
+    with db.connect() as conn:
+        replace_window_counts(conn, counted, SourceStats(events_read=60))
+        got = {(p, a, m): n for p, a, m, n in conn.execute(
+            "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (W.start,))}
+    assert got == dict(counted.minutes) and len(got) > 5
+
+
 def test_two_runs_of_one_window_cannot_interleave(db):
     """The second transaction waits for the first one's window lock."""
     order: list[str] = []

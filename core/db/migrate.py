@@ -60,8 +60,9 @@ def _prepare_embedded(db: Database) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(s.name)))
 
 
-def migrate(db: Database) -> MigrationResult:
-    """Apply pending migrations; a second call changes nothing."""
+def migrate(db: Database, *, until: str | None = None) -> MigrationResult:
+    """Apply pending migrations; a second call changes nothing. ``until``: stop after that version (a schema
+    as an older release left it, e.g. to test an upgrade from it)."""
     db.conninfo()  # starts the embedded server when needed
     if db.is_embedded:
         _prepare_embedded(db)
@@ -78,6 +79,8 @@ def migrate(db: Database) -> MigrationResult:
             conn.commit()
             applied = {v: c for v, c in conn.execute("SELECT version, checksum FROM ailog.schema_migrations")}
             for m in available_migrations():
+                if until is not None and m.version > until:
+                    break
                 if m.version in applied:
                     if applied[m.version] != m.checksum:
                         raise AilogError(

@@ -51,13 +51,15 @@ def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4,
         key = (problem_id, app)
         data.totals[key] = data.totals.get(key, 0) + n
         slots = data.minutes.setdefault(key, [0] * span)
-        idx = int((minute - window.start).total_seconds() // 60)
-        if 0 <= idx < span:
-            slots[idx] += n
+        slots[window.minute_slot(minute)] += n  # as stored: an event outside its window in its first or last minute
     tail_start = window.start - timedelta(minutes=tail_minutes)
     for problem_id, app, minute, n in conn.execute(
-            "SELECT problem_id, app, minute, count FROM window_counts WHERE minute >= %s AND minute < %s",
-            (tail_start, window.start)):
+            # the view's rows of the windows that overlap the tail (a window lasts at most an hour), found by
+            # their start (indexed): the view has no index on its minutes
+            "SELECT problem_id, app, minute, count FROM window_counts WHERE minute >= %(tail)s AND minute < %(end)s"
+            " AND window_start IN (SELECT window_start FROM windows WHERE window_start > %(after)s"
+            " AND window_start < %(end)s AND window_end > %(tail)s)",
+            {"after": tail_start - timedelta(hours=1), "end": window.start, "tail": tail_start}):
         slots = data.previous_tail.setdefault((problem_id, app), [0] * tail_minutes)
         slots[int((minute - tail_start).total_seconds() // 60)] += n
     samples = conn.execute("SELECT problem_id, error_type, sample_message, first_ts FROM window_problem_samples"

@@ -3,9 +3,9 @@
 A merge (word variables, trace shapes) happens online, after earlier windows — or earlier events of the same
 window — were already counted under the old id. Left there, the old rows make the registry count those events
 twice once a re-run counts them under the survivor, and make reports depend on the order in which windows
-were analysed. Folding moves every per-window row (counts, totals, dimensions, samples, peaks) and the
-registry row (people's edits kept, pruned counts added) to the survivor, in the window's transaction, so the
-stored state is what it would have been had the merge been known from the start.
+were analysed. Folding moves every per-window row (totals with their minutes and field values, samples,
+peaks) and the registry row (people's edits kept, pruned counts added) to the survivor, in the window's
+transaction, so the stored state is what it would have been had the merge been known from the start.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from __future__ import annotations
 import psycopg
 
 _MAPPING = "WITH m(alias_id, target) AS (SELECT * FROM unnest(%(a)s::text[], %(t)s::text[]))"
-_SUMMED = {
-    # table: (key columns besides problem_id, summed column)
-    "window_counts": ("window_start, minute, app", "count"),
-    "window_totals": ("window_start, app", "count"),
-}
-# table: (key columns besides problem_id, merged column, how its values add up, the aggregate over many)
+# table: (key columns besides problem_id, {column: (how two values add up, the aggregate over many)})
 _MERGED = {
-    "window_dimensions": ("window_start, app", "dimensions", "add_dimensions", "sum_dimensions"),  # migration 0012
+    # each (window, app)'s total, minutes (migration 0014) and field values (0012)
+    "window_totals": ("window_start, app", {"count": ("{0} + {1}", "sum"),
+                                            "minutes": ("add_minutes({0}, {1})", "sum_minutes"),
+                                            "dimensions": ("add_dimensions({0}, {1})", "sum_dimensions")}),
 }
 _EDITS = ("title", "note", "ticket", "muted_by", "muted_reason", "muted_at", "acknowledged_by", "acknowledged_at")
 
@@ -33,7 +31,7 @@ def pending_aliases(conn: psycopg.Connection) -> dict[str, str]:
     owning = [r[0] for r in conn.execute(
         "SELECT alias_id FROM problem_aliases a WHERE EXISTS (SELECT 1 FROM window_problem_samples s"
         " WHERE s.problem_id = a.alias_id) OR EXISTS (SELECT 1 FROM problems p WHERE p.problem_id = a.alias_id)"
-        " OR EXISTS (SELECT 1 FROM window_counts c WHERE c.problem_id = a.alias_id)")]
+        " OR EXISTS (SELECT 1 FROM window_totals c WHERE c.problem_id = a.alias_id)")]
     return {alias: _resolve(aliases, alias) for alias in sorted(owning)}
 
 
@@ -43,20 +41,15 @@ def fold_aliases(conn: psycopg.Connection) -> set[str]:
     if not mapping:
         return set()
     params = {"a": list(mapping), "t": [mapping[a] for a in mapping]}
-    for table, (keys, summed) in _SUMMED.items():
+    for table, (keys, columns) in _MERGED.items():
+        names = ", ".join(columns)
+        merged = ", ".join(f"{aggregate}(x.{c})" for c, (_, aggregate) in columns.items())
+        updates = ", ".join(f"{c} = " + add.format(f"{table}.{c}", f"EXCLUDED.{c}") for c, (add, _) in columns.items())
         conn.execute(
-            f"{_MAPPING} INSERT INTO {table} (problem_id, {keys}, {summed})"  # noqa: S608
-            f" SELECT m.target, {_qualified(keys)}, sum(x.{summed}) FROM {table} x JOIN m ON x.problem_id = m.alias_id"
-            f" GROUP BY m.target, {_qualified(keys)}"
-            f" ON CONFLICT (problem_id, {keys}) DO UPDATE SET {summed} = {table}.{summed} + EXCLUDED.{summed}", params)
-        conn.execute(f"DELETE FROM {table} WHERE problem_id = ANY(%(a)s)", params)  # noqa: S608
-    for table, (keys, merged, add, aggregate) in _MERGED.items():
-        conn.execute(
-            f"{_MAPPING} INSERT INTO {table} (problem_id, {keys}, {merged})"  # noqa: S608
-            f" SELECT m.target, {_qualified(keys)}, {aggregate}(x.{merged}) FROM {table} x"
+            f"{_MAPPING} INSERT INTO {table} (problem_id, {keys}, {names})"  # noqa: S608
+            f" SELECT m.target, {_qualified(keys)}, {merged} FROM {table} x"
             f" JOIN m ON x.problem_id = m.alias_id GROUP BY m.target, {_qualified(keys)}"
-            f" ON CONFLICT (problem_id, {keys}) DO UPDATE SET {merged} = {add}({table}.{merged}, EXCLUDED.{merged})",
-            params)
+            f" ON CONFLICT (problem_id, {keys}) DO UPDATE SET {updates}", params)
         conn.execute(f"DELETE FROM {table} WHERE problem_id = ANY(%(a)s)", params)  # noqa: S608
     conn.execute(
         f"{_MAPPING} INSERT INTO window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"  # noqa: S608

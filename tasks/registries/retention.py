@@ -18,8 +18,7 @@ def prune(conn: psycopg.Connection, older_than: datetime) -> dict[str, int]:
     conn.execute("INSERT INTO pruned_windows (window_start) SELECT DISTINCT window_start FROM window_problem_samples"
                  " WHERE window_start < %s ON CONFLICT DO NOTHING", (older_than,))
     removed = {}
-    for table, column in (("window_counts", "window_start"), ("window_totals", "window_start"),
-                          ("window_dimensions", "window_start"), ("window_problem_samples", "window_start"),
+    for table, column in (("window_totals", "window_start"), ("window_problem_samples", "window_start"),
                           ("windows", "window_start"), ("peaks", "window_start"), ("runs", "started_at")):
         removed[table] = conn.execute(f"DELETE FROM {table} WHERE {column} < %s", (older_than,)).rowcount  # noqa: S608
     removed["outbox"] = conn.execute("DELETE FROM outbox WHERE status = 'sent' AND sent_at < %s", (older_than,)).rowcount

@@ -40,8 +40,8 @@ def problem_chart(conn: psycopg.Connection, report: dict, problem: dict, path: P
     plt = _plt()
     start = datetime.fromisoformat(report["date"]).replace(tzinfo=UTC)
     rows = dict(conn.execute(
-        "SELECT window_start, sum(count)::int FROM window_counts WHERE problem_id = %s AND minute >= %s AND minute < %s"
-        " GROUP BY 1", (problem["problem_id"], start, start + timedelta(days=1))).fetchall())
+        "SELECT window_start, sum(count)::int FROM window_totals WHERE problem_id = %s AND window_start >= %s"
+        " AND window_start < %s GROUP BY 1", (problem["problem_id"], start, start + timedelta(days=1))).fetchall())
     slots = [start + timedelta(minutes=15 * i) for i in range(96)]
     values = [rows.get(s, 0) for s in slots]
     fig, ax = plt.subplots(figsize=(4, 1.6), dpi=100)

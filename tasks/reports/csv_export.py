@@ -53,7 +53,8 @@ def render_csv(columns: list[str], rows: list[list]) -> bytes:
 def errors_rows(conn: psycopg.Connection, day: date) -> list[list]:
     end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     last_day = dict(conn.execute(
-        "SELECT problem_id, sum(count)::bigint FROM window_counts WHERE minute >= %s AND minute < %s GROUP BY 1",
+        "SELECT problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s AND window_start < %s"
+        " GROUP BY 1",
         (end - timedelta(days=1), end)).fetchall())
     rows = conn.execute(
         "SELECT problem_id, template, error_type, apps, first_seen, last_seen, count_total, status, severity,"

@@ -24,9 +24,11 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+# Days and hours hold whole windows (a window lasts at most an hour and divides it): their counts are the totals
+# of the windows that start in them, read from window_totals by its window_start index, not minute by minute.
 def _total(conn, start: datetime, end: datetime) -> int:
-    return conn.execute("SELECT coalesce(sum(count), 0)::bigint FROM window_counts WHERE minute >= %s AND minute < %s",
-                        (start, end)).fetchone()[0]
+    return conn.execute("SELECT coalesce(sum(count), 0)::bigint FROM window_totals WHERE window_start >= %s"
+                        " AND window_start < %s", (start, end)).fetchone()[0]
 
 
 def _ratio(now: int, before: int) -> float | None:
@@ -58,11 +60,11 @@ def _problem_rows(conn, ids: list[str], counts: dict[str, int], prev: dict[str, 
 def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) -> dict:
     start, end = _day_bounds(day)
     per_problem = dict(conn.execute(
-        "SELECT problem_id, sum(count)::bigint FROM window_counts WHERE minute >= %s AND minute < %s GROUP BY problem_id",
-        (start, end)).fetchall())
+        "SELECT problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s AND window_start < %s"
+        " GROUP BY problem_id", (start, end)).fetchall())
     prev_problem = dict(conn.execute(
-        "SELECT problem_id, sum(count)::bigint FROM window_counts WHERE minute >= %s AND minute < %s GROUP BY problem_id",
-        (start - timedelta(days=1), start)).fetchall())
+        "SELECT problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s AND window_start < %s"
+        " GROUP BY problem_id", (start - timedelta(days=1), start)).fetchall())
     events = sum(per_problem.values())
     prev_events = _total(conn, start - timedelta(days=1), start)
     week_events = _total(conn, start - timedelta(days=7), end - timedelta(days=7))
@@ -81,8 +83,8 @@ def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) 
               "end": iso_z(r[6]), "count": r[7], "baseline": round(r[8], 2), "ratio": round(r[9], 2),
               "severity": r[10], "known": r[11], "alerted": r[12], "explanation": r[13]} for r in peak_rows]
     apps = conn.execute(
-        "SELECT app, sum(count)::bigint, count(DISTINCT problem_id) FROM window_counts WHERE minute >= %s AND minute < %s"
-        " GROUP BY app ORDER BY app", (start, end)).fetchall()
+        "SELECT app, sum(count)::bigint, count(DISTINCT problem_id) FROM window_totals WHERE window_start >= %s"
+        " AND window_start < %s GROUP BY app ORDER BY app", (start, end)).fetchall()
     peaks_per_app: dict[str, int] = {}
     for p in peaks:
         peaks_per_app[p["app"]] = peaks_per_app.get(p["app"], 0) + 1
@@ -132,8 +134,8 @@ def severity_counts(peak_rows: list) -> dict:
 def _hourly(conn, start: datetime) -> list[dict]:
     """Events per hour of the day against the same hour's mean over the 7 days before."""
     rows = dict(conn.execute(
-        "SELECT date_trunc('hour', minute), sum(count)::bigint FROM window_counts WHERE minute >= %s AND minute < %s"
-        " GROUP BY 1", (start - timedelta(days=7), start + timedelta(days=1))).fetchall())
+        "SELECT date_trunc('hour', window_start), sum(count)::bigint FROM window_totals WHERE window_start >= %s"
+        " AND window_start < %s GROUP BY 1", (start - timedelta(days=7), start + timedelta(days=1))).fetchall())
     out = []
     for h in range(24):
         hour = start + timedelta(hours=h)

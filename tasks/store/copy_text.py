@@ -55,6 +55,11 @@ def field(value: Value) -> str:
     return str(value)
 
 
+def optional(value: str | None) -> str:
+    """A text column that may be NULL: `field` for a value known to be text or None (no type dispatch)."""
+    return NULL if value is None else text(clean(value))
+
+
 def array(values: Iterable[str]) -> str:
     """A text[] value: every element quoted (so commas, braces, spaces and the word NULL stay text)."""
     return text(array_literal(values))

@@ -6,6 +6,7 @@ same window (a scheduled run and a manual re-run, two pods) cannot interleave.
 
 from __future__ import annotations
 
+from datetime import datetime
 from hashlib import sha256
 
 import psycopg
@@ -13,9 +14,10 @@ from orjson import OPT_SORT_KEYS, dumps
 
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
-from tasks.store.copy_text import array_literal, clean, line, text, write_lines
+from tasks.store.copy_text import NULL, array, array_literal, clean, optional, text, write_lines
 
-WINDOW_TABLES = ("window_counts", "window_totals", "window_dimensions", "window_problem_samples")
+# every row a window writes (migration 0014: its per-minute counts and field values are columns of window_totals)
+WINDOW_TABLES = ("window_totals", "window_problem_samples")
 
 
 def lock_window(conn: psycopg.Connection, window: Window) -> None:
@@ -38,27 +40,22 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     before = {r[0] for r in conn.execute(
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
-    # every (window, problem, app) prefix and minute formatted once, not once per row
     dimensions = dimensions_per_app(counts.dimensions)
-    heads = {pair: f"{stamp}\t{text(pair[0])}\t{text(pair[1])}\t"
-             for pair in {(p, a) for p, a, _ in counts.minutes} | dimensions.keys()}
-    clock = {m: m.isoformat() for m in {m for _, _, m in counts.minutes}}
-    minute_lines = [f"{heads[(p, a)]}{clock[m]}\t{n}\n" for (p, a, m), n in sorted(counts.minutes.items())]
+    # one row per (problem, app): its total, its minutes as an integer[] and its field values as one object
+    app_lines = [f"{stamp}\t{text(p)}\t{text(a)}\t{sum(slots)}\t{{{','.join(map(str, slots))}}}\t"
+                 f"{text(dumps(dimensions[(p, a)], option=OPT_SORT_KEYS).decode()) if (p, a) in dimensions else NULL}\n"
+                 for (p, a), slots in sorted(minutes_per_app(counts.minutes, counts.window).items())]
     with conn.cursor() as cur:
-        with cur.copy("COPY window_counts (window_start, problem_id, app, minute, count) FROM STDIN") as cp:
-            write_lines(cp, minute_lines)
-        with cur.copy("COPY window_totals (window_start, problem_id, app, count) FROM STDIN") as cp:
-            write_lines(cp, [f"{heads[pair]}{n}\n" for pair, n in sorted(counts.per_problem_app().items())])
-        with cur.copy("COPY window_dimensions (window_start, problem_id, app, dimensions) FROM STDIN") as cp:
-            write_lines(cp, [f"{heads[pair]}{text(dumps(values, option=OPT_SORT_KEYS).decode())}\n"
-                             for pair, values in sorted(dimensions.items())])
+        with cur.copy("COPY window_totals (window_start, problem_id, app, count, minutes, dimensions) FROM STDIN") as cp:
+            write_lines(cp, app_lines)
         totals, apps = counts.per_problem(), counts.apps_per_problem()
         with cur.copy("COPY window_problem_samples (window_start, problem_id, first_ts, last_ts, sample_message,"
                       " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
-            write_lines(cp, (line((stamp, problem_id, s.first_ts, s.last_ts, s.sample_message, s.sample_trace_id,
-                                   s.error_type, totals[problem_id], sorted(apps[problem_id]),
-                                   counts.templates.get(problem_id)))
-                              for problem_id, s in sorted(counts.samples.items())))
+            write_lines(cp, (f"{stamp}\t{text(clean(problem_id))}\t{s.first_ts.isoformat()}\t{s.last_ts.isoformat()}\t"
+                             f"{optional(s.sample_message)}\t{optional(s.sample_trace_id)}\t{optional(s.error_type)}\t"
+                             f"{totals[problem_id]}\t{array(sorted(apps[problem_id]))}\t"
+                             f"{optional(counts.templates.get(problem_id))}\n"
+                             for problem_id, s in sorted(counts.samples.items())))
     conn.execute(
         "INSERT INTO windows (window_start, window_end, events_read, bad_documents, problems, data_hash, run_id,"
         " processed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())"
@@ -66,14 +63,33 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
         " events_read = EXCLUDED.events_read, bad_documents = EXCLUDED.bad_documents, problems = EXCLUDED.problems,"
         " data_hash = EXCLUDED.data_hash, run_id = EXCLUDED.run_id, processed_at = now()",
         (start, counts.window.end, stats.events_read, dumps(dict(stats.bad_documents)).decode(),
-         len(counts.samples), sha256("".join(minute_lines).encode()).hexdigest(), run_id),  # what changed on a re-run
+         len(counts.samples), sha256("".join(app_lines).encode()).hexdigest(), run_id),  # what changed on a re-run
     )
     return before
 
 
+def minutes_per_app(minutes: dict[tuple[str, str, datetime], int], window: Window) -> dict[tuple[str, str], list[int]]:
+    """``(problem, app, minute) -> n`` as one list per (problem, app), position i = minute i of the window, up
+    to its last minute with events: the array a window stores for them (migration 0014); an event outside the
+    window counts in its first or last minute (`Window.minute_slot`)."""
+    offsets: dict[datetime, int] = {}
+    out: dict[tuple[str, str], list[int]] = {}
+    for (problem_id, app, minute), n in minutes.items():
+        i = offsets.get(minute)
+        if i is None:
+            i = offsets[minute] = window.minute_slot(minute)
+        slots = out.get((problem_id, app))
+        if slots is None:
+            slots = out[(problem_id, app)] = [0] * (i + 1)
+        elif len(slots) <= i:
+            slots.extend([0] * (i + 1 - len(slots)))
+        slots[i] += n
+    return out
+
+
 def dimensions_per_app(dimensions: dict[tuple[str, str, str, str], int]) -> dict[tuple[str, str], dict]:
     """``(problem, app, dimension, value) -> n`` as one object per (problem, app), ``{dimension: {value: n}}``:
-    the row a window stores for them (migration 0012). Values are cleaned as text columns are (no NUL)."""
+    the object a window stores for them (migrations 0012 and 0014). Values are cleaned as text columns are (no NUL)."""
     out: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
     for (problem_id, app, dimension, value), n in dimensions.items():
         values = out.setdefault((problem_id, app), {}).setdefault(dimension, {})
