@@ -24,15 +24,15 @@ def store(conn, start: datetime, counts: dict[tuple[str, str], int | list[int]],
     wc = WindowCounts(window=Window(start, start + STEP))
     for (pid, app), value in counts.items():
         per_minute = value if isinstance(value, list) else [value // 15 + (1 if m < value % 15 else 0) for m in range(15)]
-        for m, n in enumerate(per_minute):
-            if n:
-                wc.minutes[(pid, app, start + timedelta(minutes=m))] += n
+        while per_minute and not per_minute[-1]:
+            per_minute = per_minute[:-1]  # stored up to the last minute with events
         total = sum(per_minute)
         if total:
-            wc.dimensions[(pid, app, "pod", pod)] += total
+            wc.minutes[(pid, app)] = list(per_minute)
+            wc.dimensions[(pid, app)] = {"pod": {pod: total}}
             wc.samples[pid] = ProblemSample(start, start + timedelta(minutes=14), f"sample of {pid}", None, error_type)
             wc.templates[pid] = f"template of {pid}"
-    replace_window_counts(conn, wc, SourceStats(events_read=sum(wc.minutes.values())))
+    replace_window_counts(conn, wc, SourceStats(events_read=sum(map(sum, wc.minutes.values()))))
 
 
 def history(conn, days: int, level: dict[tuple[str, str], int], *, skip: set[datetime] = frozenset()) -> datetime:

@@ -41,9 +41,9 @@ def test_window_counts_round_trip_values_that_need_escaping(db):
             "SELECT problem_id, app, dimension, value, count FROM window_dimension_rows WHERE window_start = %s", (T0,))}
         totals = {(p, a): n for p, a, n in conn.execute(
             "SELECT problem_id, app, count FROM window_totals WHERE window_start = %s", (T0,))}
-    assert stored == dict(counts.minutes)
+    assert stored == counts.minute_rows()
     assert totals == dict(counts.per_problem_app())
-    expected_dims = {k[:3] + (k[3].replace("\x00", "\ufffd"),): n for k, n in counts.dimensions.items()}
+    expected_dims = {k[:3] + (k[3].replace("\x00", "\ufffd"),): n for k, n in counts.dimension_rows().items()}
     assert dims == expected_dims
     assert ("p\\2", "app\t0", "pod", "tab\there") in dims and ("p1", "app\t1", "host", "new\nline") in dims
 
@@ -60,7 +60,7 @@ def test_counting_keeps_the_earliest_sample_whatever_the_order():
         sample = counts.samples["p"]
         assert (sample.first_ts, sample.sample_trace_id) == (expected.timestamp, expected.trace_id)
         assert sample.last_ts == max(e.timestamp for e in events)
-        assert counts.events == 300 and sum(counts.minutes.values()) == 300
+        assert counts.events == 300 and sum(counts.minute_rows().values()) == 300
 
 
 _VALUES = st.sampled_from([None, "", "pod-1", "pod-2", "node-7", "1.4.2", "bank-prod", "x" * 250, "x" * 201 + "y"])
@@ -82,7 +82,7 @@ def test_dimensions_counted_per_combination_equal_counting_each_value(rows):
             if value:
                 key = (problem, event.app or "unknown", dim, str(value)[:200])
                 expected[key] = expected.get(key, 0) + 1
-    assert dict(count_events(iter(events), W).dimensions) == expected
+    assert count_events(iter(events), W).dimension_rows() == expected
 
 
 def _lines(n: int, *, shuffle: bool) -> list[bytes]:

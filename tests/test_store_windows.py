@@ -37,10 +37,10 @@ def table_counts(conn) -> dict:
 def test_counts_per_minute_and_dimensions():
     counts = count_events(events(30), W)
     assert counts.events == 30
-    assert sum(counts.minutes.values()) == 30
+    assert sum(counts.minute_rows().values()) == 30
     # 7-second spacing: minute 0 holds seconds 0..56 → 9 events
-    assert counts.minutes[("PTIMEOUT", "payments", T0)] == 9
-    assert counts.dimensions[("PTIMEOUT", "payments", "pod", "payments-1")] == 30
+    assert counts.minute_rows()[("PTIMEOUT", "payments", T0)] == 9
+    assert counts.dimension_rows()[("PTIMEOUT", "payments", "pod", "payments-1")] == 30
     sample = counts.samples["PTIMEOUT"]
     assert sample.first_ts == T0 and sample.sample_message == "Timeout after 0 ms" and sample.sample_trace_id == "t0"
 
@@ -139,6 +139,16 @@ def test_minute_arrays_of_several_rows_add_up_minute_by_minute(db, arrays):
         assert conn.execute("SELECT add_minutes(%s::integer[], NULL)", (arrays[0],)).fetchone()[0] == (arrays[0] or None)
 
 
+def test_an_event_outside_its_window_counts_in_its_first_or_last_minute():
+    """The source gave it for this window (its range query read the timestamp otherwise): it is counted there,
+    in the minute nearest to it, never in a minute of another window."""
+    at = [-90, -1, 0, 59, 60, 14 * 60 + 59, 15 * 60, 17 * 60, 3 * 86400]
+    grouped = [(LogEvent(timestamp=T0 + timedelta(seconds=s), message="m", app="a"), "P", "t") for s in at]
+    assert count_events(grouped, W).minute_rows() == {("P", "a", T0): 4, ("P", "a", T0 + timedelta(minutes=1)): 1,
+                                                      ("P", "a", T0 + timedelta(minutes=14)): 4}
+    assert count_events(grouped[:3], W).minutes == {("P", "a"): [3]}  # up to the last minute with events
+
+
 def test_a_window_reads_back_minute_by_minute_through_the_view(db):
     """What a window stores as one array per (problem, app) is, through the `window_counts` view, exactly the
     counted minutes (position i is minute i of the window); an empty minute is no row."""
@@ -156,7 +166,7 @@ def test_a_window_reads_back_minute_by_minute_through_the_view(db):
         replace_window_counts(conn, counted, SourceStats(events_read=60))
         got = {(p, a, m): n for p, a, m, n in conn.execute(
             "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (W.start,))}
-    assert got == dict(counted.minutes) and len(got) > 5
+    assert got == counted.minute_rows() and len(got) > 5
 
 
 def test_two_runs_of_one_window_cannot_interleave(db):

@@ -44,14 +44,17 @@ def load_window(conn: psycopg.Connection, window: Window, tail_minutes: int = 4,
     memory instead of read back (about 8,000 rows and 1 MB of sample text a window in the scale bench's 1M day)."""
     data = WindowData()
     span = int((window.end - window.start).total_seconds() // 60)
-    rows = conn.execute("SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s",
-                        (window.start,)) if counts is None else \
-        ((problem_id, app, minute, n) for (problem_id, app, minute), n in counts.minutes.items())
-    for problem_id, app, minute, n in rows:
-        key = (problem_id, app)
-        data.totals[key] = data.totals.get(key, 0) + n
-        slots = data.minutes.setdefault(key, [0] * span)
-        slots[window.minute_slot(minute)] += n  # as stored: an event outside its window in its first or last minute
+    if counts is not None:  # stored as these arrays, up to their last minute with events
+        for key, stored in counts.minutes.items():
+            data.totals[key] = sum(stored)
+            data.minutes[key] = stored + [0] * (span - len(stored))
+    else:
+        for problem_id, app, minute, n in conn.execute(
+                "SELECT problem_id, app, minute, count FROM window_counts WHERE window_start = %s", (window.start,)):
+            key = (problem_id, app)
+            data.totals[key] = data.totals.get(key, 0) + n
+            slots = data.minutes.setdefault(key, [0] * span)
+            slots[window.minute_slot(minute)] += n
     tail_start = window.start - timedelta(minutes=tail_minutes)
     for problem_id, app, minute, n in conn.execute(
             # the view's rows of the windows that overlap the tail (a window lasts at most an hour), found by

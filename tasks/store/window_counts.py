@@ -6,7 +6,6 @@ same window (a scheduled run and a manual re-run, two pods) cannot interleave.
 
 from __future__ import annotations
 
-from datetime import datetime
 from hashlib import sha256
 
 import psycopg
@@ -40,11 +39,11 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     before = {r[0] for r in conn.execute(
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
-    dimensions = dimensions_per_app(counts.dimensions)
+    dimensions = counts.dimensions
     # one row per (problem, app): its total, its minutes as an integer[] and its field values as one object
     app_lines = [f"{stamp}\t{text(p)}\t{text(a)}\t{sum(slots)}\t{{{','.join(map(str, slots))}}}\t"
-                 f"{text(dumps(dimensions[(p, a)], option=OPT_SORT_KEYS).decode()) if (p, a) in dimensions else NULL}\n"
-                 for (p, a), slots in sorted(minutes_per_app(counts.minutes, counts.window).items())]
+                 f"{dimensions_text(dimensions[(p, a)]) if (p, a) in dimensions else NULL}\n"
+                 for (p, a), slots in sorted(counts.minutes.items())]
     with conn.cursor() as cur:
         with cur.copy("COPY window_totals (window_start, problem_id, app, count, minutes, dimensions) FROM STDIN") as cp:
             write_lines(cp, app_lines)
@@ -68,34 +67,19 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     return before
 
 
-def minutes_per_app(minutes: dict[tuple[str, str, datetime], int], window: Window) -> dict[tuple[str, str], list[int]]:
-    """``(problem, app, minute) -> n`` as one list per (problem, app), position i = minute i of the window, up
-    to its last minute with events: the array a window stores for them (migration 0014); an event outside the
-    window counts in its first or last minute (`Window.minute_slot`)."""
-    offsets: dict[datetime, int] = {}
-    out: dict[tuple[str, str], list[int]] = {}
-    for (problem_id, app, minute), n in minutes.items():
-        i = offsets.get(minute)
-        if i is None:
-            i = offsets[minute] = window.minute_slot(minute)
-        slots = out.get((problem_id, app))
-        if slots is None:
-            slots = out[(problem_id, app)] = [0] * (i + 1)
-        elif len(slots) <= i:
-            slots.extend([0] * (i + 1 - len(slots)))
-        slots[i] += n
-    return out
-
-
-def dimensions_per_app(dimensions: dict[tuple[str, str, str, str], int]) -> dict[tuple[str, str], dict]:
-    """``(problem, app, dimension, value) -> n`` as one object per (problem, app), ``{dimension: {value: n}}``:
-    the object a window stores for them (migrations 0012 and 0014). Values are cleaned as text columns are (no NUL)."""
-    out: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
-    for (problem_id, app, dimension, value), n in dimensions.items():
-        values = out.setdefault((problem_id, app), {}).setdefault(dimension, {})
-        value = clean(value)
-        values[value] = values.get(value, 0) + n
-    return out
+def dimensions_text(values: dict[str, dict[str, int]]) -> str:
+    """A (problem, app)'s field values as the jsonb text COPY sends: keys sorted, and a value holding a NUL
+    (PostgreSQL text cannot) with it replaced, its count added to a value it then equals."""
+    data = dumps(values, option=OPT_SORT_KEYS)
+    if b"\\u0000" in data:
+        cleaned: dict[str, dict[str, int]] = {}
+        for dimension, counted in values.items():
+            into = cleaned.setdefault(dimension, {})
+            for value, n in counted.items():
+                value = clean(value)
+                into[value] = into.get(value, 0) + n
+        data = dumps(cleaned, option=OPT_SORT_KEYS)
+    return text(data.decode())
 
 
 def stored_problems(conn: psycopg.Connection, window: Window) -> dict[str, str | None]:

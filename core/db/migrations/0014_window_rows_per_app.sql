@@ -12,14 +12,18 @@ INSERT INTO window_totals (window_start, problem_id, app, count)
 INSERT INTO window_totals (window_start, problem_id, app, count)
     SELECT window_start, problem_id, app, 0 FROM window_dimensions ON CONFLICT DO NOTHING;
 
+-- a minute row outside its window (an event whose own timestamp the source's range query read otherwise) goes
+-- to the window's first or last minute, as counting does since (tasks.counting)
+WITH clamped AS (
+    SELECT c.window_start, c.problem_id, c.app, c.count,
+           least(greatest(extract(epoch FROM c.minute - c.window_start)::int / 60, 0),
+                 coalesce(extract(epoch FROM w.window_end - w.window_start)::int / 60, 15) - 1) + 1 AS i
+    FROM window_counts c LEFT JOIN windows w ON w.window_start = c.window_start)
 UPDATE window_totals t SET minutes = m.minutes
     FROM (SELECT s.window_start, s.problem_id, s.app, array_agg(coalesce(c.count, 0) ORDER BY g.i) AS minutes
-          FROM (SELECT window_start, problem_id, app, max(extract(epoch FROM minute - window_start)::int / 60) + 1 AS n
-                FROM window_counts GROUP BY window_start, problem_id, app) s
+          FROM (SELECT window_start, problem_id, app, max(i) AS n FROM clamped GROUP BY 1, 2, 3) s
           CROSS JOIN LATERAL generate_series(1, s.n) g(i)
-          LEFT JOIN (SELECT window_start, problem_id, app, extract(epoch FROM minute - window_start)::int / 60 + 1 AS i,
-                            sum(count) AS count
-                     FROM window_counts GROUP BY 1, 2, 3, 4) c
+          LEFT JOIN (SELECT window_start, problem_id, app, i, sum(count) AS count FROM clamped GROUP BY 1, 2, 3, 4) c
                  ON c.window_start = s.window_start AND c.problem_id = s.problem_id AND c.app = s.app AND c.i = g.i
           GROUP BY s.window_start, s.problem_id, s.app) m
     WHERE m.window_start = t.window_start AND m.problem_id = t.problem_id AND m.app = t.app;
