@@ -22,12 +22,14 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import resource
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 from tasks.event_rows import ROWS, decode_events, encode_events, event_row
@@ -44,6 +46,8 @@ MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would 
 FEED_MIN_CPUS = 2.0
 STOP_SECONDS = 5.0
 FEED_BATCH = 1000  # events per message from the feeding process (one JSON array per batch: tasks.event_rows)
+FEED_QUEUE = 16  # batches the feeding process may have queued (about 10 MB, a window and a half at 1M a day)
+GROUP_QUEUE = 2  # counted windows the grouping process may have queued (about 2 MB each, pickled)
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
@@ -238,6 +242,55 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class _Sender:
+    """Sends a process's messages down its pipe from a thread of its own, in order, up to ``depth`` queued: the
+    process goes on reading or grouping while the next stage is busy, instead of waiting in send() each time its
+    message does not fit the socket's buffer (a batch of events is about 600 kB, a counted window 2 MB; the
+    buffer about 200 kB). Only pickled or encoded bytes are queued: the sending thread holds no GIL while it
+    waits. `put` raises _PipeClosed once the other end is gone."""
+
+    def __init__(self, pipe, lock: threading.Lock, depth: int) -> None:
+        self._pipe, self._lock = pipe, lock
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ailog-read-ahead-send", daemon=True)
+        self._thread.start()
+
+    def put(self, message) -> float:
+        """Queue a message (bytes as they are, anything else pickled); returns the seconds it waited for room."""
+        data = message if isinstance(message, bytes) else ForkingPickler.dumps(message)
+        began = time.perf_counter()
+        while True:
+            if self._closed.is_set():
+                raise _PipeClosed
+            try:
+                self._queue.put(data, timeout=0.2)
+                return time.perf_counter() - began
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Send what is queued (unless the other end is gone or stops reading), then end the thread."""
+        deadline = time.monotonic() + STOP_SECONDS
+        while not self._closed.is_set() and time.monotonic() < deadline:
+            try:
+                self._queue.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self._thread.join(max(deadline - time.monotonic(), 0.0))
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                with self._lock:
+                    self._pipe.send_bytes(data)
+            except OSError:  # the other process is gone (stopped, or it died)
+                self._closed.set()
+                return
+        self._closed.set()
+
+
 def feed(pipe, recipe: Recipe) -> None:
     """The feeding process: read and scrub each planned window and send its events to the grouping process, in
     batches, then the window's source stats ("end"). Plans come from the grouping process, in its order."""
@@ -250,20 +303,8 @@ def feed(pipe, recipe: Recipe) -> None:
         _send_error(pipe, exc, lock)
         return
     clock = time.perf_counter
-
-    def send(message) -> float:
-        """A message pickled, or a batch of events already encoded (bytes)."""
-        began = clock()
-        try:
-            with lock:
-                if isinstance(message, bytes):
-                    pipe.send_bytes(message)
-                else:
-                    pipe.send(message)
-        except OSError:  # the grouping process is gone (stopped, or it died); not the source's own OSError
-            raise _PipeClosed from None
-        return clock() - began
-
+    sender = _Sender(pipe, lock, FEED_QUEUE)
+    send = sender.put
     try:
         for windows in _plans(pipe):
             for window in windows:
@@ -280,9 +321,13 @@ def feed(pipe, recipe: Recipe) -> None:
                 except _PipeClosed:
                     return
                 except Exception as exc:
-                    _send_error(pipe, exc, lock)
+                    try:
+                        send(_error(exc))
+                    except _PipeClosed:
+                        pass
                     return
     finally:
+        sender.close()
         getattr(source, "close", lambda: None)()
 
 
@@ -365,6 +410,7 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
         getattr(source, "close", lambda: None)()
         return
     fed = feeding is not None
+    sender = _Sender(pipe, lock, GROUP_QUEUE)
     try:
         for windows in _plans(pipe):
             if fed:
@@ -376,7 +422,7 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
                 except FeederGone:
                     return  # the parent sees this process end: it counts the rest itself
                 except Exception as exc:
-                    _send_error(pipe, exc, lock)
+                    sender.put(_error(exc))  # after the windows counted before it
                     return  # its engine may hold half a window: the parent starts new processes
                 rss = _rss_mib()
                 if fed:
@@ -384,24 +430,30 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
                     times["read"], source.read_seconds = source.read_seconds, 0.0
                     rss += source.rss_mib  # the pod holds both
                 try:
-                    with lock:
-                        pipe.send(("counted", (counted, dict(times), rss)))
-                except OSError:  # the parent stopped listening (stop(), or it died)
+                    sender.put(("counted", (counted, dict(times), rss)))
+                except _PipeClosed:  # the parent stopped listening (stop(), or it died)
                     return
-    except FeederGone:
+    except (FeederGone, _PipeClosed):
         return
     finally:
+        sender.close()
         getattr(source, "close", lambda: None)()
 
 
-def _send_error(pipe, exc: Exception, lock: threading.Lock) -> None:
-    """The exception itself when it pickles (so the parent's retry rules see its type), else its text."""
+def _error(exc: Exception) -> tuple[str, Exception]:
+    """The message for an exception: itself when it pickles (so the parent's retry rules see its type), else
+    its text."""
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
         exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    return "error", exc
+
+
+def _send_error(pipe, exc: Exception, lock: threading.Lock) -> None:
+    """An exception sent at once (before a process has its `_Sender`)."""
     try:
         with lock:
-            pipe.send(("error", exc))
+            pipe.send(_error(exc))
     except OSError:
         pass
