@@ -99,12 +99,18 @@ def backfill(
     from tasks.source import open_source
 
     source = open_source(settings, input_paths)
-    steps.check_source(source)
     run_id = current_run_id()
-    params = {"days": [d.isoformat() for d in day_list], "dry_run": dry_run, "publish": publish}
-    record_run_start(db, run_id, "backfill", params, dry_run)
     ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run, read_ahead=True,
                           input_paths=input_paths)
+    try:
+        if not fan_out or dry_run or count_only:  # the read-ahead processes start while the source is checked
+            ctx.plan(windows_between(day_window(day_list[0]).start, day_window(day_list[0]).end))
+        steps.check_source(source)
+    except BaseException:
+        ctx.close()
+        raise
+    params = {"days": [d.isoformat() for d in day_list], "dry_run": dry_run, "publish": publish}
+    record_run_start(db, run_id, "backfill", params, dry_run)
     summary = {"days_processed": 0, "successful_days": [], "failed_days": [], "events": 0, "problems_new": 0,
                "peaks": 0, "incidents": 0, "saved_rows": 0, "reports": {}, "dry_run": dry_run}
     children = {}
@@ -113,6 +119,10 @@ def backfill(
             from flows.fanout import count_days_in_children
 
             children = count_days_in_children(day_list, fan_out, input_paths=input_paths, output_dir=output_dir)
+        if not dry_run and not count_only:
+            from tasks.reports.writer import import_in_background
+
+            import_in_background()
         total_windows = sum(len(windows_between(day_window(d).start, day_window(d).end)) for d in day_list)
         with progress(f"backfill {day_list[0]} → {day_list[-1]}", total_windows) as advance:
             for day in day_list:

@@ -164,13 +164,15 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
 
     tune_gc()
     ctx = AnalysisContext(settings=settings, db=db, source=scrubbed(source, settings), run_id=run_id, dry_run=dry_run)
-    ctx.engine = load_grouping_engine(settings, db)
     ctx.rules = load_detection_rules(settings.analysis.detection_rules)
     ctx.history = None if dry_run else HistoryCache()  # a dry run's windows roll back: nothing to carry
     if read_ahead and settings.analysis.read_ahead:
         from tasks.read_ahead import ReadAhead, recipe_for
 
         ctx.read_ahead = ReadAhead(recipe_for(settings, db, input_paths))
+        ctx.engine_stale = True  # the grouping process loads its own; this one only when it counts a window itself
+    else:
+        ctx.engine = load_grouping_engine(settings, db)
     return ctx
 
 

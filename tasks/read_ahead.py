@@ -103,7 +103,10 @@ class ReadAhead:
         self.peak_rss_mib = 0.0  # the second process's own peak (the bench adds it to this process's)
 
     def plan(self, windows: list[Window]) -> None:
-        """The windows about to be analysed, in order. Starts reading them unless too few or it failed before."""
+        """The windows about to be analysed, in order. Starts reading them unless too few or it failed before.
+        The same plan again, before any of it was taken, changes nothing (a backfill plans its first day early)."""
+        if self._process is not None and list(windows) == self._plan == list(self._sent):
+            return
         if self._sent:  # the previous plan was not taken to its end: whatever it read ahead is not wanted
             self.stop()
         self._plan = list(windows)
@@ -424,6 +427,7 @@ def serve(pipe, feeding, recipe: Recipe) -> None:
                 except Exception as exc:
                     sender.put(_error(exc))  # after the windows counted before it
                     return  # its engine may hold half a window: the parent starts new processes
+                counted.pending = None  # this engine's own objects: a rollback over there restarts this process
                 rss = _rss_mib()
                 if fed:
                     times["feed wait"] = times.pop("read")  # waiting for the feeding process's events

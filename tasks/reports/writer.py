@@ -8,12 +8,27 @@ written is reported, never a reason to lose the day's data or hold back an alert
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from core.db import Database
 
 log = logging.getLogger("ailog.reports")
+
+
+def import_in_background() -> None:
+    """The libraries the day's files need (matplotlib, pandas: about 0.6 s of imports), imported by a thread while
+    a backfill analyses its windows rather than after the last one, when nothing else is left to run beside them."""
+    def load() -> None:
+        try:
+            from tasks.reports import charts, csv_export  # noqa: F401
+
+            charts._plt()
+        except Exception:  # noqa: S110 - imported again, and failing loudly, when the files are written
+            pass
+
+    threading.Thread(target=load, name="ailog-report-imports", daemon=True).start()
 
 
 def export_tables(db: Database, day: date, output_dir: str | Path) -> dict:
