@@ -113,7 +113,7 @@ def test_minute_rows_of_an_older_schema_are_kept_when_it_upgrades(db):
             cur.executemany("INSERT INTO window_dimensions (window_start, problem_id, app, dimensions)"
                             " VALUES (%s, %s, %s, %s::jsonb)", [(*k, dumps(v).decode()) for k, v in dims.items()])
         conn.commit()
-    assert migrate(db).applied == ["0014_window_rows_per_app"]
+    assert migrate(db).applied[:1] == ["0014_window_rows_per_app"]
     with db.connect() as conn:
         assert {tuple(r[:4]): r[4] for r in conn.execute(
             "SELECT window_start, minute, problem_id, app, count FROM window_counts")} == expected
