@@ -104,8 +104,8 @@ def backfill(
                           input_paths=input_paths)
     try:
         if not fan_out or dry_run or count_only:  # the read-ahead processes start while the source is checked
-            ctx.plan(windows_between(day_window(day_list[0]).start, day_window(day_list[0]).end))
-        steps.check_source(source)
+            ctx.start_reading()
+        steps.check_source(source)  # before anything is read: a wrong cluster fails at once, with one request
     except BaseException:
         ctx.close()
         raise

@@ -66,6 +66,11 @@ class AnalysisContext:
     engine_stale: bool = False  # the second process grouped windows since ``engine`` was loaded
     _conn: psycopg.Connection | None = field(default=None, repr=False)  # the run's connection (`transaction`)
 
+    def start_reading(self) -> None:
+        """Start the read-ahead processes ahead of the first plan (they read nothing before it)."""
+        if self.read_ahead is not None:
+            self.read_ahead.start()
+
     def plan(self, windows: list[Window]) -> None:
         """The windows about to be analysed, in order (the read-ahead process starts on them)."""
         if self.read_ahead is not None:

@@ -102,11 +102,15 @@ class ReadAhead:
         self.failed = False  # it died on its own: the rest of the run counts in-process
         self.peak_rss_mib = 0.0  # the second process's own peak (the bench adds it to this process's)
 
+    def start(self) -> None:
+        """Start the processes before there is a plan (a backfill: while its source is checked), so their start
+        — a fresh interpreter's imports, the grouping engine loaded — is not waited for. They read nothing until
+        `plan`; a process that is not wanted after all goes with `stop`."""
+        if self._process is None and not self.failed and self.cpus >= MIN_CPUS:
+            self._spawn()
+
     def plan(self, windows: list[Window]) -> None:
-        """The windows about to be analysed, in order. Starts reading them unless too few or it failed before.
-        The same plan again, before any of it was taken, changes nothing (a backfill plans its first day early)."""
-        if self._process is not None and list(windows) == self._plan == list(self._sent):
-            return
+        """The windows about to be analysed, in order. Starts reading them unless too few or it failed before."""
         if self._sent:  # the previous plan was not taken to its end: whatever it read ahead is not wanted
             self.stop()
         self._plan = list(windows)
@@ -164,21 +168,24 @@ class ReadAhead:
                 proc.kill()
                 proc.join(STOP_SECONDS)
 
+    def _spawn(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        feeding, fed = context.Pipe() if self.cpus >= FEED_MIN_CPUS else (None, None)
+        if feeding is not None:
+            self._feeder = context.Process(target=feed, args=(feeding, self._recipe), daemon=True,
+                                           name="ailog-read-ahead-feed")
+            self._feeder.start()
+        self._process = context.Process(target=serve, args=(child, fed, self._recipe), name="ailog-read-ahead",
+                                        daemon=True)
+        self._process.start()
+        for end in (child, feeding, fed):
+            if end is not None:
+                end.close()
+
     def _send(self, windows: list[Window]) -> None:
         if self._process is None:
-            context = multiprocessing.get_context("spawn")
-            self._pipe, child = context.Pipe()
-            feeding, fed = context.Pipe() if self.cpus >= FEED_MIN_CPUS else (None, None)
-            if feeding is not None:
-                self._feeder = context.Process(target=feed, args=(feeding, self._recipe), daemon=True,
-                                               name="ailog-read-ahead-feed")
-                self._feeder.start()
-            self._process = context.Process(target=serve, args=(child, fed, self._recipe), name="ailog-read-ahead",
-                                            daemon=True)
-            self._process.start()
-            for end in (child, feeding, fed):
-                if end is not None:
-                    end.close()
+            self._spawn()
         try:
             self._pipe.send(windows)
         except OSError:
