@@ -7,9 +7,9 @@ the current one, so a backfill uses more than one core (and the time PostgreSQL 
 
 Both are fresh interpreters (spawn: nothing of this process's threads, sockets or Prefect state is inherited);
 the feeding one opens its own source, the grouping one loads the grouping engine from PostgreSQL, exactly as a new
-pod would. The pipes' buffers are the queues: each stage runs at most about a window ahead of the next. Grouping
-stays in one process, in window order, so problem ids are the ones a single process gives. Analysing a window
-stays one code path (tasks.analysis.analyse_window); only where its counting ran differs.
+pod would. Each sends from a thread with a short queue (`_Sender`): a stage runs at most a window or two ahead of
+the next. Grouping stays in one process, in window order, so problem ids are the ones a single process gives.
+Analysing a window stays one code path (tasks.analysis.analyse_window); only where its counting ran differs.
 
 State stays in PostgreSQL: when a window's transaction fails, both processes (whose engine already knows
 templates that were just rolled back) are stopped, and the retry starts new ones from the stored state. When one
