@@ -137,6 +137,8 @@ def backfill(
                     else:
                         outcomes = steps.analyse_windows(ctx, windows_between(window.start, window.end), "backfill",
                                                          None, advance, judge=not count_only)
+                        if day == day_list[-1]:
+                            ctx.stop_reading()
                 except Exception as exc:
                     log.error("backfill of %s failed: %s", day, exc)
                     summary["failed_days"].append(day.isoformat())

@@ -76,6 +76,11 @@ class AnalysisContext:
         if self.read_ahead is not None:
             self.read_ahead.plan(windows)
 
+    def stop_reading(self) -> None:
+        """No more windows will be planned: the read-ahead processes end while this one writes the reports."""
+        if self.read_ahead is not None:
+            self.read_ahead.release()
+
     def counted(self, window: Window) -> CountedWindow:
         """The window read, grouped and counted: by the read-ahead process when it has it, else here."""
         if self.read_ahead is not None:

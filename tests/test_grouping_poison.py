@@ -309,7 +309,7 @@ def _parse_trace_by_lines(message: str, stack_trace: str | None, error_type: str
 _HEAD_PARTS = ["Caused by:", "Caused by: ", "Exception in thread \"main\" ", "Exception in thread \"a b\"", "java",
                ".lang", ".IllegalState", "Exception", "Error", "Fault", "$1", "x", "9", ":", ": ", ":  ", " ", "\t",
                "\u2003", "boom 42", "é", "\u0663", "at ", ".", "File \"a.py\""]
-_LINE_ENDS = ["\n", "\r\n", "\r", "\x0b", "\x1c", "\x85", "\u2028", "\n\n"]
+_LINE_ENDS = ["\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\n\n", "\r\r\n"]
 
 
 @BOUNDED

@@ -105,6 +105,25 @@ def test_windows_counted_in_the_read_ahead_process_store_the_same_rows(db, logs,
     assert got == serial
 
 
+def test_released_processes_end_on_their_own_and_a_later_plan_starts_new_ones(db, logs, serial):
+    """A backfill's last day taken, `stop_reading` tells both processes to end without waiting for them (they exit
+    while the reports are written); a plan after that (another day) starts new ones from the stored state."""
+    ctx = open_run(db, logs, read_ahead=True, feed=True)
+    try:
+        analyse(ctx, WINDOWS[:4])
+        processes = [ctx.read_ahead._process, ctx.read_ahead._feeder]
+        ctx.stop_reading()
+        for process in processes:
+            process.join(10)
+            assert process.exitcode == 0  # ended by itself: nobody joined or killed it
+        analyse(ctx, WINDOWS[4:])
+        assert ctx.read_ahead._process is not None and ctx.read_ahead._process not in processes
+    finally:
+        ctx.close()
+    assert not ctx.read_ahead.failed and ctx.read_ahead._ending == []
+    assert rows(db) == serial
+
+
 @pytest.mark.parametrize("feed", [False, True], ids=["two processes", "three processes"])
 def test_a_window_whose_transaction_failed_is_stored_whole_by_the_retry(db, logs, serial, monkeypatch, feed):
     """Window 4's transaction fails after the second process has grouped it (and gone on to the next ones):
