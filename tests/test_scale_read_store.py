@@ -168,3 +168,24 @@ def test_copy_text_lines_round_trip_through_postgres(db, rows):
         back = conn.execute("SELECT a, b, c, d, e FROM t").fetchall()
         conn.rollback()
     assert back == [(clean(a), clean(b), [clean(x) for x in c], d, e) for a, b, c, d, e in rows]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_stored_text, st.none() | _stored_text, st.lists(_stored_text, max_size=4),
+                               st.none() | st.datetimes(timezones=st.just(UTC)),
+                               st.none() | st.datetimes(timezones=st.just(UTC)), st.integers(-2**63, 2**63 - 1),
+                               _stored_text, st.none() | _stored_text), max_size=20))
+def test_registry_refresh_lines_round_trip_through_postgres(db, rows):
+    """The registry refresh formats its COPY lines column by column, its application lists remembered
+    (`copy_text.array_of`): any text, NULLs and lists read back as written, lists sorted."""
+    from tasks.registries.known_errors import _COLUMNS, _STAGE, refresh_line
+
+    with db.connect() as conn:
+        conn.execute(_STAGE)
+        with conn.cursor() as cur, cur.copy(f"COPY problem_refresh ({_COLUMNS}) FROM STDIN") as cp:
+            write_lines(cp, [refresh_line(*row) for row in rows] * 2, batch=5)  # twice: the lists come remembered
+        back = conn.execute(f"SELECT {_COLUMNS} FROM problem_refresh").fetchall()  # noqa: S608
+        conn.rollback()
+    optional = lambda v: None if v is None else clean(v)  # noqa: E731
+    assert back == [(clean(p), optional(t), [clean(a) for a in sorted(apps)], first, last, total, clean(status),
+                     optional(severity)) for p, t, apps, first, last, total, status, severity in rows] * 2

@@ -19,7 +19,7 @@ import psycopg
 from core.errors import AilogError, ConfigError
 from tasks.grouping.engine import display_template
 from tasks.grouping.folding import fold_aliases
-from tasks.store.copy_text import array_literal, line, write_lines
+from tasks.store.copy_text import array_literal, array_of, clean, optional, text, timestamp, write_lines
 
 SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
 
@@ -58,8 +58,15 @@ _UPSERT = (
     " sample_trace_id = EXCLUDED.sample_trace_id, updated_at = now()")
 
 
-def _upsert(conn: psycopg.Connection, rows: list[tuple]) -> None:
-    """Write the refreshed rows (the temporary table lives only inside this call)."""
+def refresh_line(problem_id: str, template: str | None, apps: list[str], first: datetime | None,
+                 last: datetime | None, total: int, status: str, severity: str | None) -> str:
+    """A COPY text line of `_COLUMNS`, column by column (the generic `copy_text.line` cost twice as much)."""
+    return (f"{text(clean(problem_id))}\t{optional(template)}\t{array_of(tuple(sorted(apps)))}\t{timestamp(first)}\t"
+            f"{timestamp(last)}\t{total}\t{text(clean(status))}\t{optional(severity)}\n")
+
+
+def _upsert(conn: psycopg.Connection, lines: list[str]) -> None:
+    """Write the refreshed rows, COPY text lines of `_COLUMNS` (the temporary table lives only inside this call)."""
     try:
         conn.execute(_STAGE)
     except psycopg.errors.InsufficientPrivilege:
@@ -67,7 +74,7 @@ def _upsert(conn: psycopg.Connection, rows: list[tuple]) -> None:
                           f" GRANT TEMPORARY ON DATABASE {conn.info.dbname} TO {conn.info.user}"
                           " (PostgreSQL's default)") from None
     with conn.cursor() as cur, cur.copy(f"COPY problem_refresh ({_COLUMNS}) FROM STDIN") as cp:
-        write_lines(cp, map(line, rows))
+        write_lines(cp, lines)
     conn.execute(_UPSERT)
     conn.execute("DROP TABLE problem_refresh")
 
@@ -113,7 +120,7 @@ def refresh_problems(conn: psycopg.Connection, problem_ids: Iterable[str], templ
         first, last, total, apps = stats[pid]
         status = _status(existing.get(pid), first, last, previous_gap.get(pid), now, resolve_after_days)
         template = templates.get(pid) or display_template(stored_templates.get(pid) or "")
-        rows.append((pid, template, sorted(apps), first, last, total, status, severities.get(pid)))
+        rows.append(refresh_line(pid, template, apps, first, last, total, status, severities.get(pid)))
         if pid in existing:
             change.updated += 1
         else:

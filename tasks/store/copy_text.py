@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 
 NULL = "\\N"
 
@@ -60,9 +61,21 @@ def optional(value: str | None) -> str:
     return NULL if value is None else text(clean(value))
 
 
+def timestamp(value: datetime | None) -> str:
+    """A timestamptz column that may be NULL (ISO 8601 with its offset)."""
+    return NULL if value is None else value.isoformat()
+
+
 def array(values: Iterable[str]) -> str:
     """A text[] value: every element quoted (so commas, braces, spaces and the word NULL stay text)."""
     return text(array_literal(values))
+
+
+@lru_cache(maxsize=4096)
+def array_of(values: tuple[str, ...]) -> str:
+    """`array` of a tuple, remembered: a window's 3,000 problems share a few application lists, each formatted
+    once instead of once per row (0.5 s of a 1M-event day's storing)."""
+    return array(values)
 
 
 def array_literal(values: Iterable[str]) -> str:

@@ -13,7 +13,7 @@ from orjson import OPT_SORT_KEYS, dumps
 
 from tasks.counting.counts import WindowCounts
 from tasks.models import SourceStats, Window
-from tasks.store.copy_text import NULL, array, array_literal, clean, optional, text, write_lines
+from tasks.store.copy_text import NULL, array_literal, array_of, clean, optional, text, write_lines
 
 # every row a window writes (migration 0014: its per-minute counts and field values are columns of window_totals)
 WINDOW_TABLES = ("window_totals", "window_problem_samples")
@@ -52,7 +52,7 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
                       " sample_trace_id, error_type, count, apps, template) FROM STDIN") as cp:
             write_lines(cp, (f"{stamp}\t{text(clean(problem_id))}\t{s.first_ts.isoformat()}\t{s.last_ts.isoformat()}\t"
                              f"{optional(s.sample_message)}\t{optional(s.sample_trace_id)}\t{optional(s.error_type)}\t"
-                             f"{totals[problem_id]}\t{array(sorted(apps[problem_id]))}\t"
+                             f"{totals[problem_id]}\t{array_of(tuple(sorted(apps[problem_id])))}\t"
                              f"{optional(counts.templates.get(problem_id))}\n"
                              for problem_id, s in sorted(counts.samples.items())))
     conn.execute(
