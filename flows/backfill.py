@@ -27,7 +27,7 @@ from flows.hooks import backfill_failed
 from flows.naming import backfill_run_name
 from flows.progress import progress
 from tasks import steps
-from tasks.analysis import day_window, prepare_context, windows_between
+from tasks.analysis import day_window, prepare_context, start_read_ahead, windows_between
 
 log = logging.getLogger("ailog.flows.backfill")
 
@@ -94,16 +94,23 @@ def backfill(
         start = end = day
     day_list = days_to_process(days if not (start or end) else None, parse_day(start, "start"),
                                parse_day(end, "end"), logical_today())
-    settings, db = open_state(dry_run)
-    output_dir = output_dir or settings.reports.directory
-    from tasks.source import open_source
-
-    source = open_source(settings, input_paths)
-    run_id = current_run_id()
-    ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run, read_ahead=True,
-                          input_paths=input_paths)
+    reading = not fan_out or dry_run or count_only  # this process reads the days (not children of a fan-out)
+    started = start_read_ahead() if reading else None  # their start overlaps opening the database
     try:
-        if not fan_out or dry_run or count_only:  # the read-ahead processes start while the source is checked
+        settings, db = open_state(dry_run)
+        output_dir = output_dir or settings.reports.directory
+        from tasks.source import open_source
+
+        source = open_source(settings, input_paths)
+        run_id = current_run_id()
+        ctx = prepare_context(settings, db, source, run_id, dry_run=dry_run, read_ahead=True,
+                              input_paths=input_paths, started=started)
+    except BaseException:
+        if started is not None:
+            started.stop()
+        raise
+    try:
+        if reading:  # (already started, or) the read-ahead processes start while the source is checked
             ctx.start_reading()
         steps.check_source(source)  # before anything is read: a wrong cluster fails at once, with one request
     except BaseException:

@@ -29,6 +29,7 @@ from tasks.store import advance_watermark, lock_window, replace_window_counts
 
 if TYPE_CHECKING:  # the grouping engine is imported when a window is analysed, not when a command starts
     from tasks.grouping.store import PendingTemplates, TemplateRows
+    from tasks.read_ahead import ReadAhead
 
 log = logging.getLogger("ailog.analysis")
 
@@ -166,8 +167,11 @@ class CountedWindow:
 
 
 def prepare_context(settings: Settings, db: Database, source: object, run_id: str, *, dry_run: bool,
-                    read_ahead: bool = False, input_paths: list[str] | None = None) -> AnalysisContext:
-    """``read_ahead``: ``source`` is ``open_source(settings, input_paths)``, so a second process can open it too."""
+                    read_ahead: bool = False, input_paths: list[str] | None = None,
+                    started: ReadAhead | None = None) -> AnalysisContext:
+    """``read_ahead``: ``source`` is ``open_source(settings, input_paths)``, so a second process can open it too.
+    ``started``: read-ahead processes started before the database was open (`start_read_ahead`), used when the
+    settings allow read-ahead and stopped otherwise."""
     from tasks.detection import load_detection_rules
     from tasks.detection.history_cache import HistoryCache
     from tasks.scrubbing import scrubbed
@@ -179,11 +183,25 @@ def prepare_context(settings: Settings, db: Database, source: object, run_id: st
     if read_ahead and settings.analysis.read_ahead:
         from tasks.read_ahead import ReadAhead, recipe_for
 
-        ctx.read_ahead = ReadAhead(recipe_for(settings, db, input_paths))
+        ctx.read_ahead = started or ReadAhead()
+        ctx.read_ahead.prepare(recipe_for(settings, db, input_paths))
         ctx.engine_stale = True  # the grouping process loads its own; this one only when it counts a window itself
     else:
+        if started is not None:
+            started.stop()
         ctx.engine = load_grouping_engine(settings, db)
     return ctx
+
+
+def start_read_ahead() -> ReadAhead | None:
+    """Read-ahead processes started at once, before the database is open (`ReadAhead.start`): their imports run
+    while the database is reached and migrated — a local run's embedded server is created then, about 0.8 s
+    before the first window could be read. None where they would not run (fewer than `MIN_CPUS`)."""
+    from tasks.read_ahead import ReadAhead
+
+    read_ahead = ReadAhead()
+    read_ahead.start()
+    return read_ahead if read_ahead.started else None
 
 
 def tune_gc() -> None:

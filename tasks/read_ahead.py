@@ -90,8 +90,9 @@ def recipe_for(settings, db, input_paths: list[str] | None) -> Recipe:
 class ReadAhead:
     """The parent's side: send plans of windows, take their counts in order, restart on any deviation."""
 
-    def __init__(self, recipe: Recipe, cpus: float | None = None) -> None:
-        self._recipe = recipe
+    def __init__(self, recipe: Recipe | None = None, cpus: float | None = None) -> None:
+        self._recipe = recipe  # None until `prepare`: processes started before it wait for it
+        self._recipe_sent = False  # the running processes have it
         self.cpus = usable_cpus() if cpus is None else cpus
         self._process = None  # the grouping process (serve)
         self._feeder = None  # the feeding process (feed)
@@ -104,11 +105,31 @@ class ReadAhead:
         self.peak_rss_mib = 0.0  # the second process's own peak (the bench adds it to this process's)
 
     def start(self) -> None:
-        """Start the processes before there is a plan (a backfill: while its source is checked), so their start
-        — a fresh interpreter's imports, the grouping engine loaded — is not waited for. They read nothing until
-        `plan`; a process that is not wanted after all goes with `stop`."""
+        """Start the processes before there is a plan — a backfill starts them before it opens its database, with
+        no recipe yet — so their start (a fresh interpreter's imports, then the grouping engine loaded once the
+        recipe comes) is not waited for. They read nothing until `plan`; a process not wanted after all goes with
+        `stop`."""
         if self._process is None and not self.failed and self.cpus >= MIN_CPUS:
             self._spawn()
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
+    def prepare(self, recipe: Recipe) -> None:
+        """The recipe, once the database is open: sent to processes started before it."""
+        self._recipe = recipe
+        self._send_recipe()
+
+    def _send_recipe(self) -> None:
+        if self._pipe is None or self._recipe is None or self._recipe_sent:
+            return
+        try:
+            self._pipe.send(self._recipe)
+        except OSError:
+            self._died()
+            return
+        self._recipe_sent = True
 
     def plan(self, windows: list[Window]) -> None:
         """The windows about to be analysed, in order. Starts reading them unless too few or it failed before."""
@@ -182,19 +203,25 @@ class ReadAhead:
         self._pipe, child = context.Pipe()
         feeding, fed = context.Pipe() if self.cpus >= FEED_MIN_CPUS else (None, None)
         if feeding is not None:
-            self._feeder = context.Process(target=feed, args=(feeding, self._recipe), daemon=True,
+            self._feeder = context.Process(target=feed, args=(feeding,), daemon=True,
                                            name="ailog-read-ahead-feed")
             self._feeder.start()
-        self._process = context.Process(target=serve, args=(child, fed, self._recipe), name="ailog-read-ahead",
+        self._process = context.Process(target=serve, args=(child, fed), name="ailog-read-ahead",
                                         daemon=True)
         self._process.start()
         for end in (child, feeding, fed):
             if end is not None:
                 end.close()
+        self._recipe_sent = False
+        self._send_recipe()
 
     def _send(self, windows: list[Window]) -> None:
+        if self._recipe is None:
+            raise RuntimeError("read-ahead: a plan before the recipe (prepare)")
         if self._process is None:
             self._spawn()
+        if self.failed:
+            return
         try:
             self._pipe.send(windows)
         except OSError:
@@ -243,6 +270,16 @@ def _start_child(pipe, recipe: Recipe) -> threading.Lock:
     logging.getLogger().addHandler(_PipeHandler(pipe, lock))
     logging.getLogger().setLevel(logging.WARNING)
     return lock
+
+
+def _recipe(pipe) -> Recipe | None:
+    """The first message: what to open (the parent sends it once its database is open; see `ReadAhead.start`).
+    None when the parent stopped first."""
+    try:
+        recipe = pipe.recv()
+    except (EOFError, OSError):
+        return None
+    return recipe if isinstance(recipe, Recipe) else None
 
 
 def _plans(pipe) -> Iterator[list[Window]]:
@@ -310,11 +347,14 @@ class _Sender:
         self._closed.set()
 
 
-def feed(pipe, recipe: Recipe) -> None:
+def feed(pipe) -> None:
     """The feeding process: read and scrub each planned window and send its events to the grouping process, in
     batches, then the window's source stats ("end"). Plans come from the grouping process, in its order."""
     from tasks.analysis import open_scrubbed_source
 
+    recipe = _recipe(pipe)
+    if recipe is None:
+        return
     lock = _start_child(pipe, recipe)
     try:
         source = open_scrubbed_source(recipe.settings, recipe.input_paths)
@@ -411,12 +451,20 @@ class FedSource:
         self._pipe.close()
 
 
-def serve(pipe, feeding, recipe: Recipe) -> None:
+def serve(pipe, feeding) -> None:
     """The grouping process: load the engine, then group and count each planned window — read here, or as the
     feeding process sends its events (``feeding``: its pipe) — and send it back."""
     from core.db import Database
     from tasks.analysis import count_window, load_grouping_engine, open_scrubbed_source, tune_gc
 
+    recipe = _recipe(pipe)
+    if recipe is None:
+        return
+    if feeding is not None:
+        try:
+            feeding.send(recipe)
+        except OSError:
+            return  # the feeding process is gone already: the parent sees this one end and counts in-process
     lock = _start_child(pipe, recipe)
     tune_gc()
     source = None
