@@ -47,7 +47,7 @@ def write_logs(path: Path, per_window: int = 60, secret: str | None = None) -> P
     return path
 
 
-def open_run(db, path: Path, *, read_ahead: bool, feed: bool = False):
+def open_run(db, path: Path, *, read_ahead: bool, feed: bool = False, started=None):
     """``feed``: as in a pod with two CPUs or more, reading and scrubbing run in a feeding process of their own."""
     from blocks.settings import load_settings
     from tasks.analysis import prepare_context
@@ -56,8 +56,8 @@ def open_run(db, path: Path, *, read_ahead: bool, feed: bool = False):
 
     settings = load_settings(use_blocks=False)
     ctx = prepare_context(settings, db, open_source(settings, [str(path)]), "test-run", dry_run=False,
-                          read_ahead=read_ahead, input_paths=[str(path)])
-    if read_ahead:
+                          read_ahead=read_ahead, input_paths=[str(path)], started=started)
+    if read_ahead and started is None:
         ctx.read_ahead.cpus = FEED_MIN_CPUS if feed else MIN_CPUS
     return ctx
 
@@ -103,6 +103,30 @@ def test_windows_counted_in_the_read_ahead_process_store_the_same_rows(db, logs,
     got = rows(db)
     assert len(got["grouping_templates"]) > 20 and len(got["window_counts"]) > 100
     assert got == serial
+
+
+def test_processes_started_before_the_database_was_open_wait_for_their_recipe(db, logs, serial):
+    """A backfill starts both processes first (`start_read_ahead`) and gives them the recipe once its database is
+    open: they store the same rows. Processes stopped before any recipe came end cleanly."""
+    from tasks.read_ahead import FEED_MIN_CPUS, ReadAhead
+
+    unused = ReadAhead(cpus=FEED_MIN_CPUS)
+    unused.start()
+    processes = [unused._process, unused._feeder]
+    unused.stop()
+    assert [p.exitcode for p in processes] == [0, 0]
+
+    early = ReadAhead(cpus=FEED_MIN_CPUS)
+    early.start()
+    assert early.started and early._feeder is not None
+    ctx = open_run(db, logs, read_ahead=True, started=early)
+    try:
+        assert ctx.read_ahead is early
+        analyse(ctx)
+    finally:
+        ctx.close()
+    assert ctx.times["feed wait"] > 0 and not early.failed
+    assert rows(db) == serial
 
 
 def test_released_processes_end_on_their_own_and_a_later_plan_starts_new_ones(db, logs, serial):
