@@ -74,6 +74,18 @@ def test_decoder_takes_any_document(doc):
         GroupingEngine().group_event(result)
 
 
+def test_every_field_of_a_document_lands_in_its_own_event_field():
+    """`to_event` fills the event positionally, in `OPTIONAL` order: each configured field reaches the attribute
+    of its name (a swapped pair would put pods under hosts)."""
+    from tasks.source.documents import OPTIONAL
+
+    doc = {FIELDS["timestamp"]: "2026-11-20T10:00:00Z", FIELDS["message"]: "m"}
+    doc.update({FIELDS[key]: f"value of {key}" for key in OPTIONAL})
+    event = to_event(doc, FIELDS, SourceStats())
+    assert {key: getattr(event, key) for key in OPTIONAL} == {key: f"value of {key}" for key in OPTIONAL}
+    assert event.message == "m" and event.timestamp.isoformat() == "2026-11-20T10:00:00+00:00"
+
+
 @BOUNDED
 @given(st.one_of(any_text, st.text(st.characters(max_codepoint=0x7f), max_size=40)))
 def test_clean_text_replaces_exactly_what_its_pattern_names(text):

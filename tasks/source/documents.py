@@ -21,7 +21,8 @@ from tasks.text import clean_text, truncate
 MAX_MESSAGE_CHARS = 100_000  # longer messages are cut with a marker and still analysed (never dropped)
 MAX_TRACE_CHARS = 200_000  # the same for stack traces
 MAX_FIELD_CHARS = 1_000  # app, pod, host, version …
-OPTIONAL = ("level", "app", "namespace", "pod", "host", "version", "error_type", "stack_trace", "trace_id")
+# LogEvent's fields after its message, in its order (to_event fills them positionally)
+OPTIONAL = ("app", "level", "namespace", "pod", "host", "version", "error_type", "stack_trace", "trace_id")
 _PREVIEW = reprlib.Repr()  # bounded depth and size: deeply nested values cannot blow the stack
 _PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxdict, _PREVIEW.maxlist = 3, 160, 160, 6, 6
 
@@ -169,25 +170,27 @@ def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent |
     if message is None:
         stats.reject("wrong_type_message", _preview(message_of(doc) or doc))
         return None
-    values: dict[str, str | None] = {}
+    values: list[Any] = [ts, truncate(message, MAX_MESSAGE_CHARS)]  # positional: no keyword dict per event
     for key, get in optional:
         value = get(doc)
         if value is None:
-            values[key] = None
+            values.append(None)
             continue
-        text = clean_text(value) if type(value) is str else _text(value, join="\n" if key == "stack_trace" else None)
+        if key == "stack_trace":
+            text = clean_text(value) if type(value) is str else _text(value, join="\n")
+        else:
+            text = clean_text(value) if type(value) is str else _text(value, join=None)
+            if text and len(text) > MAX_FIELD_CHARS:
+                text = text[:MAX_FIELD_CHARS]
         if text is None and value != []:
             stats.reject(f"wrong_type_{key}", _preview(value))
             return None
-        if text and len(text) > MAX_FIELD_CHARS and key != "stack_trace":
-            text = text[:MAX_FIELD_CHARS]
-        values[key] = text or None
-    stack = values.pop("stack_trace")
-    if stack:
-        stack = truncate(stack, MAX_TRACE_CHARS)
-    app = values.pop("app") or "unknown"
-    return LogEvent(timestamp=ts, message=truncate(message, MAX_MESSAGE_CHARS), app=app, stack_trace=stack,
-                    **values)
+        values.append(text or None)
+    if values[9]:  # the stack trace
+        values[9] = truncate(values[9], MAX_TRACE_CHARS)
+    if not values[2]:
+        values[2] = "unknown"  # the app
+    return LogEvent(*values)
 
 
 _PLANS: dict[int, tuple[dict[str, str], tuple]] = {}
