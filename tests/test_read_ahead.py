@@ -385,3 +385,28 @@ def test_an_event_row_holds_every_field_in_order():
     event = LogEvent(T0, *(f"value-{i}" for i in range(len(fields(LogEvent)) - 1)))
     assert event_row(event) == tuple(getattr(event, name) for name in EVENT_FIELDS)
     assert EVENT_FIELDS == tuple(f.name for f in fields(LogEvent))
+
+
+def test_a_backfill_whose_database_cannot_be_opened_stops_the_processes_it_started(monkeypatch):
+    """The backfill starts its read-ahead processes before it opens the database: when that fails, they are
+    stopped, not left waiting for a recipe that never comes."""
+    import flows.backfill as backfill_flow
+    from core.errors import ConfigError
+    from tasks.read_ahead import FEED_MIN_CPUS, ReadAhead
+
+    processes = []
+
+    def start():
+        read_ahead = ReadAhead(cpus=FEED_MIN_CPUS)
+        read_ahead.start()
+        processes.extend([read_ahead._process, read_ahead._feeder])
+        return read_ahead
+
+    def unreachable(dry_run):
+        raise ConfigError("cannot connect to the database at 127.0.0.1:1")
+
+    monkeypatch.setattr(backfill_flow, "start_read_ahead", start)
+    monkeypatch.setattr(backfill_flow, "open_state", unreachable)
+    with pytest.raises(ConfigError, match="cannot connect"):
+        backfill_flow.backfill.fn(days=1, publish=False)
+    assert len(processes) == 2 and all(p is not None and p.exitcode is not None for p in processes)
