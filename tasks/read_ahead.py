@@ -92,7 +92,6 @@ class ReadAhead:
 
     def __init__(self, recipe: Recipe | None = None, cpus: float | None = None) -> None:
         self._recipe = recipe  # None until `prepare`: processes started before it wait for it
-        self._recipe_sent = False  # the running processes have it
         self.cpus = usable_cpus() if cpus is None else cpus
         self._process = None  # the grouping process (serve)
         self._feeder = None  # the feeding process (feed)
@@ -117,19 +116,18 @@ class ReadAhead:
         return self._process is not None
 
     def prepare(self, recipe: Recipe) -> None:
-        """The recipe, once the database is open: sent to processes started before it."""
+        """The recipe, once the database is open: sent to processes started before it (later ones get it as
+        they start)."""
+        waiting = self._pipe is not None and self._recipe is None
         self._recipe = recipe
-        self._send_recipe()
+        if waiting:
+            self._send_recipe()
 
     def _send_recipe(self) -> None:
-        if self._pipe is None or self._recipe is None or self._recipe_sent:
-            return
         try:
             self._pipe.send(self._recipe)
         except OSError:
             self._died()
-            return
-        self._recipe_sent = True
 
     def plan(self, windows: list[Window]) -> None:
         """The windows about to be analysed, in order. Starts reading them unless too few or it failed before."""
@@ -212,8 +210,8 @@ class ReadAhead:
         for end in (child, feeding, fed):
             if end is not None:
                 end.close()
-        self._recipe_sent = False
-        self._send_recipe()
+        if self._recipe is not None:  # else `prepare` sends it
+            self._send_recipe()
 
     def _send(self, windows: list[Window]) -> None:
         if self._recipe is None:

@@ -84,6 +84,9 @@ def test_every_field_of_a_document_lands_in_its_own_event_field():
     event = to_event(doc, FIELDS, SourceStats())
     assert {key: getattr(event, key) for key in OPTIONAL} == {key: f"value of {key}" for key in OPTIONAL}
     assert event.message == "m" and event.timestamp.isoformat() == "2026-11-20T10:00:00+00:00"
+    bare = to_event({FIELDS["timestamp"]: "2026-11-20T10:00:00Z", FIELDS["message"]: "m"}, FIELDS, SourceStats())
+    assert {key: getattr(bare, key) for key in OPTIONAL} == {key: "unknown" if key == "app" else None
+                                                             for key in OPTIONAL}  # an event's app is never empty
 
 
 @BOUNDED
@@ -129,6 +132,16 @@ def test_huge_message_is_cut_with_a_marker_not_dropped():
     assert stats.bad_total == 0
     assert result.message.startswith("Huge yyy") and result.message.endswith("[truncated 9900005 characters]")
     assert len(result.message) < MAX_MESSAGE_CHARS + 100
+
+
+def test_huge_stack_trace_is_cut_with_a_marker_not_dropped():
+    from tasks.source.documents import MAX_TRACE_CHARS
+
+    trace = "java.lang.IllegalStateException: boom\n" + "\tat com.bank.X.run(X.java:1)\n" * 50_000
+    result = to_event({"@timestamp": "2026-11-20T10:00:00Z", "message": "boom", "error": {"stack_trace": trace}},
+                      FIELDS, SourceStats())
+    assert result.stack_trace.startswith("java.lang.IllegalStateException: boom") and "[truncated" in result.stack_trace
+    assert MAX_TRACE_CHARS <= len(result.stack_trace) < MAX_TRACE_CHARS + 100 < len(trace)
 
 
 def test_deep_nesting_is_a_counted_bad_document():

@@ -17,7 +17,7 @@ from tasks.models import LogEvent, SourceStats, Window
 from tasks.source import files as files_module
 from tasks.source.files import FileSource
 from tasks.store import lock_window, replace_window_counts
-from tasks.store.copy_text import clean, line, write_lines
+from tasks.store.copy_text import array, clean, optional, text, timestamp, write_lines
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 W = Window(T0, T0 + timedelta(minutes=15))
@@ -160,11 +160,13 @@ _row = st.tuples(_stored_text, st.none() | _stored_text, st.lists(_stored_text, 
 @given(rows=st.lists(_row, max_size=30))
 def test_copy_text_lines_round_trip_through_postgres(db, rows):
     """Any text (NUL, tabs, backslashes, quotes, braces, commas, the words NULL and \\N), NULLs, text[] and
-    timestamps written as COPY text lines read back as written, NUL replaced (PostgreSQL text cannot hold it)."""
+    timestamps written as COPY text lines by the column helpers read back as written, NUL replaced (PostgreSQL
+    text cannot hold it)."""
     with db.connect() as conn:
         conn.execute("CREATE TEMPORARY TABLE t (a text, b text, c text[], d timestamptz, e bigint) ON COMMIT DROP")
         with conn.cursor() as cur, cur.copy("COPY t (a, b, c, d, e) FROM STDIN") as cp:
-            write_lines(cp, map(line, rows), batch=7)
+            write_lines(cp, (f"{text(clean(a))}\t{optional(b)}\t{array(c)}\t{timestamp(d)}\t{e}\n"
+                             for a, b, c, d, e in rows), batch=7)
         back = conn.execute("SELECT a, b, c, d, e FROM t").fetchall()
         conn.rollback()
     assert back == [(clean(a), clean(b), [clean(x) for x in c], d, e) for a, b, c, d, e in rows]

@@ -60,7 +60,7 @@ _UPSERT = (
 
 def refresh_line(problem_id: str, template: str | None, apps: list[str], first: datetime | None,
                  last: datetime | None, total: int, status: str, severity: str | None) -> str:
-    """A COPY text line of `_COLUMNS`, column by column (the generic `copy_text.line` cost twice as much)."""
+    """A COPY text line of `_COLUMNS`, column by column (`tasks.store.copy_text`)."""
     return (f"{text(clean(problem_id))}\t{optional(template)}\t{array_of(tuple(sorted(apps)))}\t{timestamp(first)}\t"
             f"{timestamp(last)}\t{total}\t{text(clean(status))}\t{optional(severity)}\n")
 

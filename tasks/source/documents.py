@@ -11,7 +11,7 @@ import reprlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -23,6 +23,9 @@ MAX_TRACE_CHARS = 200_000  # the same for stack traces
 MAX_FIELD_CHARS = 1_000  # app, pod, host, version …
 # LogEvent's fields after its message, in its order (to_event fills them positionally)
 OPTIONAL = ("app", "level", "namespace", "pod", "host", "version", "error_type", "stack_trace", "trace_id")
+# their positions among an event's values (the timestamp and the message come first)
+_APP: Final = 2 + OPTIONAL.index("app")
+_STACK: Final = 2 + OPTIONAL.index("stack_trace")
 _PREVIEW = reprlib.Repr()  # bounded depth and size: deeply nested values cannot blow the stack
 _PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxdict, _PREVIEW.maxlist = 3, 160, 160, 6, 6
 
@@ -186,10 +189,10 @@ def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent |
             stats.reject(f"wrong_type_{key}", _preview(value))
             return None
         values.append(text or None)
-    if values[9]:  # the stack trace
-        values[9] = truncate(values[9], MAX_TRACE_CHARS)
-    if not values[2]:
-        values[2] = "unknown"  # the app
+    if values[_STACK]:
+        values[_STACK] = truncate(values[_STACK], MAX_TRACE_CHARS)
+    if not values[_APP]:
+        values[_APP] = "unknown"
     return LogEvent(*values)
 
 
