@@ -69,10 +69,11 @@ _VALUES = st.sampled_from([None, "", "pod-1", "pod-2", "node-7", "1.4.2", "bank-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b", ""]), _VALUES, _VALUES, _VALUES,
                           _VALUES, _VALUES), max_size=40))
-def test_dimensions_counted_per_combination_equal_counting_each_value(rows):
-    """`count_events` counts each combination of field values once per event and splits it into values at the
-    end of the window: the same counts as one count per (problem, app, field, value) per event (cut to 200), for
-    the fields peaks are explained by (an event's error type is in its problem's sample, not a dimension)."""
+def test_dimensions_counted_per_problem_and_app_equal_counting_each_value(rows):
+    """`count_events` counts each field value in its (problem, app)'s record and cuts the values to 200
+    characters at the end of the window (values equal once cut add up): the same counts as one count per
+    (problem, app, field, value) per event, for the fields peaks are explained by (an event's error type is in
+    its problem's sample, not a dimension)."""
     events = [(LogEvent(timestamp=T0, message="m", app=app, pod=pod, host=host, version=version, namespace=ns,
                         error_type=error_type), problem, "t") for problem, app, pod, host, version, ns, error_type in rows]
     expected: dict = {}
