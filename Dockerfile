@@ -23,7 +23,8 @@ RUN mkdir -p ailog flows tasks blocks core \
     && pip uninstall -y ai-log-analyzer
 
 # The code, then the package itself (no dependency changes: fast). setup.py compiles the per-event modules (grouping
-# engine, document decoding, scrubbing) with mypyc: the C compiler is installed, used and removed in this one layer.
+# engine, document decoding, scrubbing, the events' encoding between processes) with mypyc: the C compiler is
+# installed, used and removed in this one layer.
 # The flows import the code from the working directory, so the compiled modules are copied next to their sources
 # there too; the build fails if they are not the ones imported.
 COPY setup.py ./
@@ -37,8 +38,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && (cd "$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')" \
         && find tasks -name '*.so' -exec cp --parents {} /opt/ailog/ \;) \
     && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
-    && python -c "import tasks.grouping.engine as e, tasks.scrubbing as s, tasks.source.documents as d; \
-assert all(m.__file__.startswith('/opt/ailog/') and m.__file__.endswith('.so') for m in (e, s, d)), (e, s, d)" \
+    && python -c "import tasks.grouping.engine as e, tasks.scrubbing as s, tasks.source.documents as d, \
+tasks.event_rows as r; \
+assert all(m.__file__.startswith('/opt/ailog/') and m.__file__.endswith('.so') for m in (e, s, d, r)), (e, s, d, r)" \
     && python -c "import flows.backfill, flows.regular, flows.publish"
 
 USER 10001:10001

@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
-from tasks.event_rows import ROWS, decode_events, encode_events, event_row
-from tasks.models import LogEvent, SourceStats, Window
+from tasks.event_rows import ROWS, EventDecoder, EventEncoder
+from tasks.models import SourceStats, Window
 from tasks.stage_times import StageTimes
 
 log = logging.getLogger("ailog.read_ahead")
@@ -362,18 +362,18 @@ def feed(pipe) -> None:
     clock = time.perf_counter
     sender = _Sender(pipe, lock, FEED_QUEUE)
     send = sender.put
+    batch = EventEncoder()
+    add = batch.add
     try:
         for windows in _plans(pipe):
             for window in windows:
-                stats, batch, began, blocked = SourceStats(), [], clock(), 0.0
+                stats, began, blocked = SourceStats(), clock(), 0.0
                 try:
                     for event in source.read_window(window, stats):
-                        batch.append(event_row(event))
-                        if len(batch) >= FEED_BATCH:
-                            blocked += send(encode_events(batch))
-                            batch = []
-                    if batch:
-                        blocked += send(encode_events(batch))
+                        if add(event) >= FEED_BATCH:
+                            blocked += send(batch.encode())
+                    if len(batch):
+                        blocked += send(batch.encode())
                     send(("end", (window, stats, clock() - began - blocked, _rss_mib())))
                 except _PipeClosed:
                     return
@@ -402,6 +402,7 @@ class FedSource:
 
     def __init__(self, pipe) -> None:
         self._pipe = pipe
+        self._events = EventDecoder()  # the feeding process's EventEncoder, its table included
         self.read_seconds = 0.0  # the feeding process's reading and scrubbing, summed
         self.rss_mib = 0.0  # its peak RSS
 
@@ -412,20 +413,17 @@ class FedSource:
             raise FeederGone from None
 
     def read_window(self, window: Window, stats: SourceStats):
-        make = LogEvent
         while True:
             try:
                 data = self._pipe.recv_bytes()
             except (EOFError, OSError):
                 raise FeederGone from None
             if data[:1] == ROWS:
-                for values in decode_events(data):
-                    yield make(*values)
+                yield from self._events.decode(data)
                 continue
             kind, payload = pickle.loads(data)
             if kind == "events":
-                for values in payload:
-                    yield make(*values)
+                yield from self._events.events(payload)
             elif kind == "end":
                 done, read, seconds, rss = payload
                 if done != window:

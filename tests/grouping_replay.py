@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # setup.py's COMPILED, in its order (tests/conftest.py digests the sources in this order to spot a stale build)
 COMPILED = ("tasks.grouping.masking", "tasks.grouping.miner", "tasks.grouping.stacktrace", "tasks.grouping.engine",
-            "tasks.text", "tasks.source.documents", "tasks.scrubbing")
+            "tasks.text", "tasks.source.documents", "tasks.scrubbing", "tasks.event_rows")
 
 
 class _Sources(importlib.abc.MetaPathFinder):
@@ -86,10 +86,8 @@ def decode_and_scrub(texts: list[tuple[str, str | None]]) -> dict:
     from tasks.source.documents import to_event
 
     fields, stats = ElasticsearchSettings().fields, SourceStats()
-    events = []
-    for doc in documents(texts):
-        event = to_event(doc, fields, stats)
-        events.append(None if event is None else [str(getattr(event, f)) for f in event.__dataclass_fields__])
+    decoded = [to_event(doc, fields, stats) for doc in documents(texts)]
+    events = [None if event is None else _fields(event) for event in decoded]
     secrets = ["card 4111 1111 1111 1111 and 4111-1111-1111-1112", "IBAN DE89 3704 0044 0532 0130 00 / GB82WEST1234",
                "Authorization: Bearer abc.def.ghi12345", "jwt eyJhbGciOi.eyJzdWIiOi.sig_part",
                "user=a password=hunter2",
@@ -98,7 +96,28 @@ def decode_and_scrub(texts: list[tuple[str, str | None]]) -> dict:
     scrubber = Scrubber()
     scrubbed = [scrubber.scrub(text) for pair in texts for text in pair] + [scrubber.scrub(t) for t in secrets * 2]
     return {"events": events, "bad": sorted(stats.bad_documents.items()), "samples": sorted(stats.samples.items()),
-            "scrubbed": scrubbed}
+            "scrubbed": scrubbed, **cross_processes([e for e in decoded if e is not None])}
+
+
+def cross_processes(events: list) -> dict:
+    """The events as the read-ahead processes send them (tasks.event_rows): small batches and a small table, so
+    it starts anew many times; a lone surrogate sends its batch pickled."""
+    import pickle
+
+    from tasks.event_rows import ROWS, EventDecoder, EventEncoder
+
+    encoder, decoder, messages = EventEncoder(table_bytes=2_000), EventDecoder(), []
+    for event in events:
+        if encoder.add(event) >= 7:
+            messages.append(encoder.encode())
+    messages.append(encoder.encode())
+    crossed = [_fields(e) for data in messages for e in (
+        decoder.decode(data) if data[:1] == ROWS else decoder.events(pickle.loads(data)[1]))]
+    return {"encoded": [data.hex() for data in messages], "crossed": crossed}
+
+
+def _fields(event) -> list[str]:
+    return [str(getattr(event, f)) for f in event.__dataclass_fields__]
 
 
 def replay() -> dict:

@@ -127,7 +127,7 @@ def test_dockerfile_matches_the_deployment():
     assert "gcc" in build and "pip install --no-deps ." in build and "find tasks -name '*.so'" in build
     assert "cp --parents {} /opt/ailog/" in build
     assert "endswith('.so')" in build and "startswith('/opt/ailog/')" in build
-    assert all(f"tasks.{m} as" in build for m in ("grouping.engine", "scrubbing", "source.documents"))
+    assert all(f"tasks.{m} as" in build for m in ("grouping.engine", "scrubbing", "source.documents", "event_rows"))
 
 
 def test_deploy_all_to_a_local_prefect_server(prefect_api, tmp_path):

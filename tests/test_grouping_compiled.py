@@ -1,11 +1,11 @@
-"""The per-event modules (grouping engine, document decoding, scrubbing) are compiled with mypyc (setup.py) and
-must decide exactly as their Python source does.
+"""The per-event modules (grouping engine, document decoding, scrubbing, the events' encoding between the
+read-ahead processes) are compiled with mypyc (setup.py) and must decide exactly as their Python source does.
 
 Both builds replay the same input in their own process (tests/grouping_replay.py): the eight Loghub sets,
 word-variable families, stack traces with and without frames, hostile strings, and a small raw-message cache
 that turns over many times; documents of every shape the sources meet, and secret-bearing texts. Every problem
-id, template, alias, stored key and cache figure, every decoded event and rejection, and every scrubbed text
-must be equal.
+id, template, alias, stored key and cache figure, every decoded event and rejection, every scrubbed text, and
+every byte the events are sent as between the processes must be equal.
 """
 
 from __future__ import annotations
@@ -52,5 +52,6 @@ def test_compiled_and_pure_python_builds_decide_alike():
     assert len(compiled["results"]) > 20_000 and len(compiled["aliases"]) > 0
     assert sum(e is not None for e in compiled["events"]) > 1000 and len(compiled["bad"]) >= 8
     assert sum(bool(t) and ("<secret>" in t or "<card>" in t) for t in compiled["scrubbed"]) >= 10
+    assert compiled["crossed"] == [e for e in compiled["events"] if e is not None] and len(compiled["encoded"]) > 100
     for part in compiled:
         assert compiled[part] == source[part], f"{part} differs between the compiled and the pure-Python build"
