@@ -317,3 +317,40 @@ def test_seen_columns_are_filled_when_an_older_schema_upgrades(db):
     with db.connect() as conn:
         assert conn.execute("SELECT * FROM problem_totals ORDER BY problem_id").fetchall() == kept
         assert any(row[-1] is not None for row in kept)
+
+
+def test_sample_times_outside_their_window_are_clamped_when_an_older_schema_upgrades(db):
+    """Migration 0016 on a database an older release filled: a sample time outside its window (stored before the
+    counting clamped them) is moved to the window's edge, and the problem's first and last seen follow; the
+    registry's deletes then find them from the earliest and latest window alone."""
+    from core.db.migrate import migrate
+
+    rng = random.Random(16)
+    with db.connect() as conn:
+        for i in range(6):
+            _store(conn, DAY0 + i * STEP, _events(rng, DAY0 + i * STEP, ["PA", "PB"]))
+        # what an older release could store: PA's first event before its window, its last after its window
+        conn.execute("UPDATE window_problem_samples SET first_ts = window_start - interval '1 hour',"
+                     " last_ts = window_start + interval '1 day' WHERE problem_id = 'PA'")
+        conn.commit()
+        assert conn.execute("SELECT first_seen FROM problem_totals WHERE problem_id = 'PA'").fetchone()[0] == \
+            DAY0 - timedelta(hours=1)
+    with db.connect(ddl=True) as conn:
+        conn.execute("SET search_path = ailog")
+        conn.execute("CREATE INDEX window_problem_samples_first ON window_problem_samples (problem_id, first_ts)")
+        conn.execute("CREATE INDEX window_problem_samples_last ON window_problem_samples (problem_id, last_ts)")
+        conn.execute("DELETE FROM schema_migrations WHERE version = '0016'")
+        conn.commit()
+    assert migrate(db).applied == ["0016_sample_times_in_window"]
+    with db.connect() as conn:
+        outside = conn.execute("SELECT count(*) FROM window_problem_samples s JOIN windows w USING (window_start)"
+                               " WHERE s.first_ts < s.window_start OR s.last_ts >= w.window_end").fetchone()[0]
+        seen = conn.execute("SELECT first_seen, last_seen FROM problem_totals WHERE problem_id = 'PA'").fetchone()
+        assert outside == 0
+        assert seen == (DAY0, DAY0 + 6 * STEP - timedelta(microseconds=1))
+        # a re-run of the last window without PA: its last seen is read again, from the window before
+        _store(conn, DAY0 + 5 * STEP, _events(rng, DAY0 + 5 * STEP, ["PB"]))
+        assert conn.execute("SELECT last_seen FROM problem_totals WHERE problem_id = 'PA'").fetchone()[0] == \
+            DAY0 + 5 * STEP - timedelta(microseconds=1)
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'window_problem_samples'")}
+        assert indexes == {"window_problem_samples_pkey", "window_problem_samples_problem"}

@@ -141,12 +141,20 @@ def test_minute_arrays_of_several_rows_add_up_minute_by_minute(db, arrays):
 
 def test_an_event_outside_its_window_counts_in_its_first_or_last_minute():
     """The source gave it for this window (its range query read the timestamp otherwise): it is counted there,
-    in the minute nearest to it, never in a minute of another window."""
+    in the minute nearest to it, never in a minute of another window — and its time in the problem's sample is
+    the window's first or last instant (the registry's first and last seen come from the earliest and latest
+    window, migration 0016)."""
     at = [-90, -1, 0, 59, 60, 14 * 60 + 59, 15 * 60, 17 * 60, 3 * 86400]
     grouped = [(LogEvent(timestamp=T0 + timedelta(seconds=s), message="m", app="a"), "P", "t") for s in at]
-    assert count_events(grouped, W).minute_rows() == {("P", "a", T0): 4, ("P", "a", T0 + timedelta(minutes=1)): 1,
-                                                      ("P", "a", T0 + timedelta(minutes=14)): 4}
+    counts = count_events(grouped, W)
+    assert counts.minute_rows() == {("P", "a", T0): 4, ("P", "a", T0 + timedelta(minutes=1)): 1,
+                                    ("P", "a", T0 + timedelta(minutes=14)): 4}
+    assert (counts.samples["P"].first_ts, counts.samples["P"].last_ts) == (W.start, W.end - timedelta(microseconds=1))
     assert count_events(grouped[:3], W).minutes == {("P", "a"): [3]}  # up to the last minute with events
+    inside = count_events(grouped[2:6], W).samples["P"]
+    assert (inside.first_ts, inside.last_ts) == (T0, T0 + timedelta(seconds=14 * 60 + 59))  # inside: as they are
+    late = count_events(grouped[-2:], W).samples["P"]
+    assert late.first_ts == late.last_ts == W.end - timedelta(microseconds=1)
 
 
 def test_a_window_reads_back_minute_by_minute_through_the_view(db):
