@@ -36,17 +36,28 @@ def winsorized_sums(ordered: list[int], upper: float) -> tuple[int, int]:
     """Sum and sum of squares of ``ordered`` (ascending) with the values above its ``upper`` quantile set to it:
     an incident that slipped past the peak exclusion cannot inflate a baseline, while the skew of ordinary
     counts is kept (dropping the top would bias low). Fewer than five values are kept as they are.
-    From the sorted values, so one sort serves every statistic of a series."""
+    From the sorted values, so one sort serves every statistic of a series; the few capped values are taken
+    off whole sums (integers: exact) rather than the kept ones copied."""
+    if not ordered:
+        return 0, 0
+    top, cap = _capped(ordered, upper)
+    n = len(top)
+    return sum(ordered) - sum(top) + cap * n, sum(map(mul, ordered, ordered)) - sum(map(mul, top, top)) + cap * cap * n
+
+
+def _capped(ordered: list[int], upper: float) -> tuple[list[int], int]:
+    """The values above the ``upper`` quantile of ascending values, and the value they are set to."""
     n = len(ordered)
     i = n - 1 if n < 5 else min(n - 1, int(n * upper))
-    kept, capped = ordered[:i + 1], n - 1 - i
-    cap = ordered[i] if n else 0
-    return sum(kept) + cap * capped, sum(map(mul, kept, kept)) + cap * cap * capped
+    return ordered[i + 1:], ordered[i]
 
 
 def trimmed_mean(ordered: list[int]) -> float:
-    """The winsorized mean of ascending values (0 for none)."""
-    return winsorized_sums(ordered, 0.9)[0] / len(ordered) if ordered else 0.0
+    """The winsorized mean of ascending values (0 for none): `winsorized_sums`' sum alone."""
+    if not ordered:
+        return 0.0
+    top, cap = _capped(ordered, 0.9)
+    return (sum(ordered) - sum(top) + cap * len(top)) / len(ordered)
 
 
 def estimate_dispersion(ordered: list[int]) -> float:
