@@ -46,7 +46,7 @@ MIN_CPUS = 1.5  # below this (a pod limited to one CPU) the two processes would 
 FEED_MIN_CPUS = 2.0
 STOP_SECONDS = 5.0
 FEED_BATCH = 1000  # events per message from the feeding process (one JSON array per batch: tasks.event_rows)
-FEED_QUEUE = 16  # batches the feeding process may have queued (about 10 MB, a window and a half at 1M a day)
+FEED_QUEUE = 16  # batches the feeding process may have queued (about 3 MB, a window and a half at 1M a day)
 GROUP_QUEUE = 2  # counted windows the grouping process may have queued (about 2 MB each, pickled)
 
 
@@ -299,7 +299,7 @@ def _rss_mib() -> float:
 class _Sender:
     """Sends a process's messages down its pipe from a thread of its own, in order, up to ``depth`` queued: the
     process goes on reading or grouping while the next stage is busy, instead of waiting in send() each time its
-    message does not fit the socket's buffer (a batch of events is about 600 kB, a counted window 2 MB; the
+    message does not fit the socket's buffer (a batch of events is about 200 kB, a counted window 2 MB; the
     buffer about 200 kB). Only pickled or encoded bytes are queued: the sending thread holds no GIL while it
     waits. `put` raises _PipeClosed once the other end is gone."""
 
