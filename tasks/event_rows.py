@@ -6,9 +6,9 @@ orjson writes the rows, timestamps as ISO 8601, in a fraction of that, and `date
 back exactly (microseconds and offset). Most of an event's text repeats: its app, level, namespace, pod, host,
 version and error type, and its stack trace's frames (every line after the first) come from a few thousand
 values a day, so each is sent once and then as its number in a table both ends keep — about 600 bytes of JSON an
-event become about 250, and the values the grouping process counts are the same objects event after event. A
+event become about 185, and the values the grouping process counts are the same objects event after event. A
 stack trace whose first line is ``<error type>: <message>`` (what Java's loggers write) sends that line as 1.
-The table is bounded in bytes: once over, the next batch starts a new one and says so. A batch orjson refuses
+The table is bounded in characters: once over, the next batch starts a new one and says so. A batch orjson refuses
 (a string it cannot encode) travels pickled instead, with the same contents.
 """
 
@@ -24,17 +24,17 @@ import orjson
 from tasks.models import LogEvent
 
 ROWS: Final = b"J"  # first byte of a JSON batch; a pickle starts with its protocol opcode, 0x80
-TABLE_BYTES: Final = 16 * 1024 * 1024  # characters of repeated values each end keeps before starting anew
+TABLE_CHARS: Final = 16 * 1024 * 1024  # characters of repeated values each end keeps before starting anew
 SAME_HEAD: Final = 1  # a stack trace's first line that is "<error type>: <message>"
 
 
 class EventEncoder:
     """The feeding process's side: `add` events, `encode` them as one message."""
 
-    def __init__(self, table_bytes: int = TABLE_BYTES) -> None:
+    def __init__(self, table_chars: int = TABLE_CHARS) -> None:
         self._numbers: dict[str, int] = {}  # value -> its number in the table (0 stands for None)
         self._size = 0  # characters in the table
-        self._limit = table_bytes
+        self._limit = table_chars
         self._new: list[str] = []  # values numbered since the last batch, in number order
         self._rows: list[tuple] = []
         self._fresh = True  # the next batch starts a table (the first one does)

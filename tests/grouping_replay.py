@@ -106,7 +106,7 @@ def cross_processes(events: list) -> dict:
 
     from tasks.event_rows import ROWS, EventDecoder, EventEncoder
 
-    encoder, decoder, messages = EventEncoder(table_bytes=2_000), EventDecoder(), []
+    encoder, decoder, messages = EventEncoder(table_chars=2_000), EventDecoder(), []
     for event in events:
         if encoder.add(event) >= 7:
             messages.append(encoder.encode())

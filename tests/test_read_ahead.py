@@ -366,7 +366,7 @@ def _events(draw) -> LogEvent:
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_events(), max_size=30), st.lists(st.integers(1, 8), min_size=1, max_size=8),
        st.sampled_from([0, 30, 10_000]), st.booleans())
-def test_events_cross_between_the_read_ahead_processes_unchanged(events, batch_sizes, table_bytes, unencodable):
+def test_events_cross_between_the_read_ahead_processes_unchanged(events, batch_sizes, table_chars, unencodable):
     """Events travel from the feeding to the grouping process in batches (tasks.event_rows): JSON rows with
     timestamps as ISO 8601, each repeated value sent once and then by number, a stack trace's "<error type>:
     <message>" first line as a mark; a batch orjson refuses (a lone surrogate, which a user's replacement text
@@ -383,7 +383,7 @@ def test_events_cross_between_the_read_ahead_processes_unchanged(events, batch_s
         events[-1].message += "\ud800"
     window = Window(T0, T0 + timedelta(minutes=15))
     ours, theirs = Pipe()
-    encoder, sizes, as_json = EventEncoder(table_bytes), itertools.cycle(batch_sizes), []
+    encoder, sizes, as_json = EventEncoder(table_chars), itertools.cycle(batch_sizes), []
 
     def send() -> None:
         data = encoder.encode()
