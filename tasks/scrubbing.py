@@ -146,6 +146,7 @@ class Scrubber:
         self._seen: dict[str, str] = {}
         self._lines: dict[str, str] = {}
         self._tails: dict[str, str] = {}  # what follows a trace's first line (its frames), scrubbed and redacted
+        self._heads: dict[str, bool] = {}  # a trace line's `<exception>: ` part -> whether a probe hits it
         self._redact = Redactor()
 
     def scrub(self, text: str | None) -> str | None:
@@ -206,8 +207,14 @@ class Scrubber:
         message = self._lines.get(line[cut:])
         if message is None:
             return None
-        head, gate = line[:cut], _gate_of(LINE_PATTERNS)
-        return None if gate is None or gate(head, head.lower()) else head + message
+        head = line[:cut]
+        clean = self._heads.get(head)  # a few exception names a day: their probes are asked once each
+        if clean is None:
+            if len(self._heads) >= self.CACHE_SIZE:
+                self._heads.clear()
+            gate = _gate_of(LINE_PATTERNS)
+            clean = self._heads[head] = gate is not None and not gate(head, head.lower())
+        return head + message if clean else None
 
     def events(self, events: Iterator) -> Iterator:
         self.refresh_secrets()
