@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.counting.counts import ProblemSample, WindowCounts
 from tasks.detection import detect_window, load_detection_rules
@@ -114,6 +116,30 @@ def test_burst_across_the_window_boundary(db):
         (peak,) = detect(conn, t).peaks
         assert peak.kind == "burst" and peak.start == t - timedelta(minutes=2) and peak.count == 125
 
+
+
+@settings(max_examples=400, deadline=None)
+@given(minutes=st.lists(st.integers(0, 40), max_size=16), tail=st.lists(st.integers(0, 40), max_size=4),
+       width=st.integers(1, 6), min_count=st.integers(1, 60), expected=st.sampled_from([0.05, 0.5, 3.0, 25.0]))
+def test_a_burst_is_the_densest_minutes_that_reach_into_the_window(minutes, tail, width, min_count, expected):
+    """`find_burst` slides one running sum and gives up early when all the minutes together are too few: it must
+    find what summing every `width` minutes that reach into the window finds — the first densest, its start and
+    count — or nothing exactly when that is below the minimum or not far enough above the baseline."""
+    from tasks.detection.baseline import Baseline
+    from tasks.detection.peaks import find_burst
+
+    rules = _parse({"thresholds": {"burst_minutes": width, "burst_min_count": min_count}}, "test", default_rules())
+    baseline = Baseline(expected=expected, dispersion=0.5, samples=96, seasonal=False)
+    series, offset = tail + minutes, len(tail)
+    sums = [(sum(series[i:i + width]), i) for i in range(max(1, len(series) - width + 1)) if i + width > offset]
+    best, at = max(sums, key=lambda s: (s[0], -s[1]), default=(0, 0))
+    scale = width / max(len(minutes), 1)
+    wanted = best >= min_count and best / max(expected * scale, 0.05) >= rules.t("burst_min_ratio") and \
+        baseline.z_score(best, scale) >= rules.t("burst_min_z")
+    found = find_burst("P", "app", DAY0, minutes, tail, baseline, rules)
+    assert (found is not None) == wanted
+    if found is not None:
+        assert (found.count, found.start) == (best, DAY0 + timedelta(minutes=at - offset))
 
 def test_new_problems_after_warmup_only(db):
     with db.connect() as conn:

@@ -48,15 +48,20 @@ def find_burst(problem_id: str, app: str, window_start: datetime, minutes: list[
     """The densest few minutes, including the last minutes of the previous window (pass an empty tail when
     the previous window already reported this rise)."""
     width = int(rules.t("burst_minutes"))
-    series = list(tail) + list(minutes)
+    series = [*tail, *minutes]
+    min_count = rules.t("burst_min_count")
+    if sum(series) < min_count:  # no few minutes can hold more than all of them (most pairs, every window)
+        return None
     offset = len(tail)
     best_sum, best_at = 0, 0
+    s = sum(series[:width])  # the sum of series[i:i + width], slid one minute at a time
     for i in range(0, max(1, len(series) - width + 1)):
-        s = sum(series[i:i + width])
+        if i:
+            s += series[i + width - 1] - series[i - 1]
         # the burst must reach into this window
         if i + width > offset and s > best_sum:
             best_sum, best_at = s, i
-    if best_sum < rules.t("burst_min_count"):
+    if best_sum < min_count:
         return None
     scale = width / max(len(minutes), 1)
     z = baseline.z_score(best_sum, scale)
