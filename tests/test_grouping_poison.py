@@ -89,6 +89,23 @@ def test_every_field_of_a_document_lands_in_its_own_event_field():
                                                              for key in OPTIONAL}  # an event's app is never empty
 
 
+def test_short_field_values_are_cleaned_every_time_and_their_cache_stays_bounded():
+    """Short field values (pods, hosts, apps …) come from a cache of what they were cleaned to: the second
+    document with a value gets it as clean as the first did, a value too long for the cache is still cleaned and
+    cut, and the cache forgets rather than grows past its bound."""
+    from tasks.source import documents
+
+    def pod(name):
+        return to_event({FIELDS["timestamp"]: "2026-11-20T10:00:00Z", FIELDS["message"]: "m", FIELDS["pod"]: name},
+                        FIELDS, SourceStats()).pod
+
+    assert [pod("pay\x00-1\ud83d") for _ in range(3)] == ["pay\ufffd-1\ufffd"] * 3
+    assert [pod("\x01" + "p" * 5000) for _ in range(2)] == ["\ufffd" + "p" * (documents.MAX_FIELD_CHARS - 1)] * 2
+    for i in range(documents.MAX_SHORT_VALUES + 5):
+        assert pod(f"pod-{i}") == f"pod-{i}"
+    assert 0 < len(documents._SHORT_VALUES) <= documents.MAX_SHORT_VALUES
+
+
 @BOUNDED
 @given(st.one_of(any_text, st.text(st.characters(max_codepoint=0x7f), max_size=40)))
 def test_clean_text_replaces_exactly_what_its_pattern_names(text):

@@ -26,6 +26,12 @@ OPTIONAL = ("app", "level", "namespace", "pod", "host", "version", "error_type",
 # their positions among an event's values (the timestamp and the message come first)
 _APP: Final = 2 + OPTIONAL.index("app")
 _STACK: Final = 2 + OPTIONAL.index("stack_trace")
+# a short field's value (app, level, namespace, pod, host, version, error type) -> that value made safe and cut:
+# a day holds a few thousand of them, each in thousands of documents. Cleaned once, and the same string object
+# every time, whose hash the events' encoding (tasks.event_rows) and counting then find already computed
+_SHORT_VALUES: Final[dict[str, str]] = {}
+MAX_SHORT_VALUES: Final = 20_000  # distinct values kept (then forgotten at once) ...
+SHORT_VALUE_CHARS: Final = 200  # ... of at most this length: a few MB at most, whatever the documents hold
 _PREVIEW = reprlib.Repr()  # bounded depth and size: deeply nested values cannot blow the stack
 _PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxdict, _PREVIEW.maxlist = 3, 160, 160, 6, 6
 
@@ -181,6 +187,13 @@ def to_event(doc: Any, fields: dict[str, str], stats: SourceStats) -> LogEvent |
             continue
         if key == "stack_trace":
             text = clean_text(value) if type(value) is str else _text(value, join="\n")
+        elif type(value) is str and len(value) <= SHORT_VALUE_CHARS and key != "trace_id":  # ids: new every time
+            text = _SHORT_VALUES.get(value)
+            if text is None:
+                text = clean_text(value)
+                if len(_SHORT_VALUES) >= MAX_SHORT_VALUES:
+                    _SHORT_VALUES.clear()
+                _SHORT_VALUES[value] = text
         else:
             text = clean_text(value) if type(value) is str else _text(value, join=None)
             if text and len(text) > MAX_FIELD_CHARS:
