@@ -77,8 +77,10 @@ def test_daily_report_fields_match_independent_computation(db):
         hour = start + timedelta(hours=h)
         assert hourly[hour.isoformat().replace("+00:00", "Z")] == sum(
             1 for e in today if hour <= e[0] < hour + timedelta(hours=1))
-    apps = {a["app"]: a["events"] for a in report["applications"]}
-    assert apps == {app: sum(1 for e in today if e[2] == app) for app in {e[2] for e in today}}
+    apps = {a["app"]: (a["events"], a["problems"]) for a in report["applications"]}
+    assert apps == {app: (sum(1 for e in today if e[2] == app), len({e[1] for e in today if e[2] == app}))
+                    for app in {e[2] for e in today}}
+    assert [a["app"] for a in report["applications"]] == sorted(apps)
     assert any(p["kind"] == "spike" and p["problem_id"] == "PA" for p in report["peaks"])
     assert report["data_quality"]["windows_processed"] == 96 and report["data_quality"]["windows_missing"] == []
     assert report["schema_version"] == "1.0"

@@ -59,9 +59,16 @@ def _problem_rows(conn, ids: list[str], counts: dict[str, int], prev: dict[str, 
 
 def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) -> dict:
     start, end = _day_bounds(day)
-    per_problem = dict(conn.execute(
-        "SELECT problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s AND window_start < %s"
-        " GROUP BY problem_id", (start, end)).fetchall())
+    # the day's events per (app, problem) in one pass over its rows: per problem, per app and each app's problems
+    per_problem: dict[str, int] = {}
+    apps_events: dict[str, int] = {}
+    apps_problems: dict[str, int] = {}
+    for app, problem_id, n in conn.execute(
+            "SELECT app, problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s"
+            " AND window_start < %s GROUP BY app, problem_id", (start, end)):
+        per_problem[problem_id] = per_problem.get(problem_id, 0) + n
+        apps_events[app] = apps_events.get(app, 0) + n
+        apps_problems[app] = apps_problems.get(app, 0) + 1
     prev_problem = dict(conn.execute(
         "SELECT problem_id, sum(count)::bigint FROM window_totals WHERE window_start >= %s AND window_start < %s"
         " GROUP BY problem_id", (start - timedelta(days=1), start)).fetchall())
@@ -82,9 +89,7 @@ def build_daily_report(conn: psycopg.Connection, day: date, *, top_n: int = 10) 
     peaks = [{"peak_id": r[0], "problem_id": r[1], "template": r[2], "app": r[3], "kind": r[4], "start": iso_z(r[5]),
               "end": iso_z(r[6]), "count": r[7], "baseline": round(r[8], 2), "ratio": round(r[9], 2),
               "severity": r[10], "known": r[11], "alerted": r[12], "explanation": r[13]} for r in peak_rows]
-    apps = conn.execute(
-        "SELECT app, sum(count)::bigint, count(DISTINCT problem_id) FROM window_totals WHERE window_start >= %s"
-        " AND window_start < %s GROUP BY app ORDER BY app", (start, end)).fetchall()
+    apps = [(app, apps_events[app], apps_problems[app]) for app in sorted(apps_events)]
     peaks_per_app: dict[str, int] = {}
     for p in peaks:
         peaks_per_app[p["app"]] = peaks_per_app.get(p["app"], 0) + 1
