@@ -167,7 +167,8 @@ class Scrubber:
                 # a stack trace: only its first line is new, the rest (its frames) repeats from event to event
                 # and is looked up whole, scrubbed and redacted, instead of line by line
                 head, _, tail = text.partition("\n")
-                return self._redact(self._scrub_line(head)) + "\n" + self._scrub_tail(tail)
+                line = self._known_message_line(head) or self._scrub_line(head)  # the first line is not kept
+                return self._redact(line) + "\n" + self._scrub_tail(tail)  # apart: the whole trace is
             text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
                 else self._scrub_line(text)
         return self._redact(_apply(self._whole, text))
@@ -193,7 +194,7 @@ class Scrubber:
         if done is None:
             if len(self._lines) >= self.CACHE_SIZE:
                 self._lines.clear()
-            done = self._lines[line] = self._known_message_line(line) or _apply(LINE_PATTERNS, line)
+            done = self._lines[line] = _apply(LINE_PATTERNS, line)
         return done
 
     def _known_message_line(self, line: str) -> str | None:
