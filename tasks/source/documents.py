@@ -26,7 +26,7 @@ OPTIONAL = ("app", "level", "namespace", "pod", "host", "version", "error_type",
 # their positions among an event's values (the timestamp and the message come first)
 _APP: Final = 2 + OPTIONAL.index("app")
 _STACK: Final = 2 + OPTIONAL.index("stack_trace")
-# a short field's value (app, level, namespace, pod, host, version, error type) -> that value made safe and cut:
+# a short field's value (app, level, namespace, pod, host, version, error type) -> that value made safe (tasks.text):
 # a day holds a few thousand of them, each in thousands of documents. Cleaned once, and the same string object
 # every time, whose hash the events' encoding (tasks.event_rows) and counting then find already computed
 _SHORT_VALUES: Final[dict[str, str]] = {}
