@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import ahocorasick
 
@@ -31,6 +32,7 @@ from core.redact import URL_CREDENTIALS_PROBE, Redactor
 _KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "access_key",
               "access-key", "accesskey", "private_key", "private-key", "privatekey", "credential", "session_id",
               "session-id", "sessionid", "sig")
+V = TypeVar("V")  # what a cache of the scrubber holds
 _IBAN_COUNTRIES = frozenset(
     "AD AE AL AT AZ BA BE BG BH BR BY CH CR CY CZ DE DK DO EE EG ES FI FO FR GB GE GI GL GR GT HR HU IE IL IQ IS IT JO "
     "KW KZ LB LC LI LT LU LV LY MC MD ME MK MR MT MU NL NO PK PL PS PT QA RO RS SA SC SD SE SI SK SM SO ST SV TL TN TR "
@@ -153,11 +155,7 @@ class Scrubber:
         if not text:
             return text
         done = self._seen.get(text)
-        if done is None:
-            if len(self._seen) >= self.CACHE_SIZE:
-                self._seen.clear()
-            done = self._seen[text] = self._scrub(text)
-        return done
+        return self._keep(self._seen, text, self._scrub(text)) if done is None else done
 
     def _scrub(self, text: str) -> str:
         if self._line_wise:
@@ -166,9 +164,10 @@ class Scrubber:
             elif "\n" in text and not self._whole and self._redact.line_wise:
                 # a stack trace: only its first line is new, the rest (its frames) repeats from event to event
                 # and is looked up whole, scrubbed and redacted, instead of line by line
+                # (the first line is not cached apart: the whole trace is)
                 head, _, tail = text.partition("\n")
-                line = self._known_message_line(head) or self._scrub_line(head)  # the first line is not kept
-                return self._redact(line) + "\n" + self._scrub_tail(tail)  # apart: the whole trace is
+                line = self._known_message_line(head) or self._scrub_line(head)
+                return self._redact(line) + "\n" + self._scrub_tail(tail)
             text = "\n".join([self._scrub_line(line) for line in text.split("\n")]) if "\n" in text \
                 else self._scrub_line(text)
         return self._redact(_apply(self._whole, text))
@@ -176,9 +175,8 @@ class Scrubber:
     def _scrub_tail(self, tail: str) -> str:
         done = self._tails.get(tail)
         if done is None:
-            if len(self._tails) >= self.CACHE_SIZE:
-                self._tails.clear()
-            done = self._tails[tail] = self._redact("\n".join([self._scrub_line(line) for line in tail.split("\n")]))
+            done = self._keep(self._tails, tail,
+                              self._redact("\n".join([self._scrub_line(line) for line in tail.split("\n")])))
         return done
 
     def refresh_secrets(self) -> None:
@@ -191,11 +189,15 @@ class Scrubber:
 
     def _scrub_line(self, line: str) -> str:
         done = self._lines.get(line)
-        if done is None:
-            if len(self._lines) >= self.CACHE_SIZE:
-                self._lines.clear()
-            done = self._lines[line] = _apply(LINE_PATTERNS, line)
-        return done
+        return self._keep(self._lines, line, _apply(LINE_PATTERNS, line)) if done is None else done
+
+    def _keep(self, cache: dict[str, V], key: str, value: V) -> V:
+        """A result into one of the bounded caches (a full one is emptied first): error logs repeat, but one run
+        may see millions of distinct texts."""
+        if len(cache) >= self.CACHE_SIZE:
+            cache.clear()
+        cache[key] = value
+        return value
 
     def _known_message_line(self, line: str) -> str | None:
         """A stack trace's first line is ``<exception>: <message>``, and the message was scrubbed just before it
@@ -211,10 +213,8 @@ class Scrubber:
         head = line[:cut]
         clean = self._heads.get(head)  # a few exception names a day: their probes are asked once each
         if clean is None:
-            if len(self._heads) >= self.CACHE_SIZE:
-                self._heads.clear()
             gate = _gate_of(LINE_PATTERNS)
-            clean = self._heads[head] = gate is not None and not gate(head, head.lower())
+            clean = self._keep(self._heads, head, gate is not None and not gate(head, head.lower()))
         return head + message if clean else None
 
     def events(self, events: Iterator) -> Iterator:
