@@ -55,8 +55,14 @@ def child(spec: dict) -> None:
 
     open_state(False)
     out["db_init_s"] = round(time.perf_counter() - began, 2)
-    for step in spec["steps"]:
+    if not os.environ.get("PREFECT_API_URL"):  # the command's temporary Prefect API (about 15 s) starts apart too
+        from prefect.server.api.server import SubprocessASGIServer
+
         began = time.perf_counter()
+        SubprocessASGIServer().start()  # one per process: the flow's client finds it running
+        out["api_start_s"] = round(time.perf_counter() - began, 2)
+    for step in spec["steps"]:
+        cpu, began = machine_cpu_s(), time.perf_counter()
         if step["flow"] == "backfill":
             summary = backfill(start=step["start"], end=step["end"], publish=False, output_dir=spec["output"],
                                input_paths=step.get("input"))
@@ -64,7 +70,8 @@ def child(spec: dict) -> None:
             summary = regular(start=step["start"], end=step["end"], output_dir=spec["output"],
                               input_paths=step.get("input"))
         summary["call_s"] = round(time.perf_counter() - began, 2)
-        out[step["name"]] = {k: summary.get(k) for k in ("events", "duration_s", "call_s", "stage_seconds", "windows",
+        summary["cpu_s"] = round(machine_cpu_s() - cpu, 1)
+        out[step["name"]] = {k: summary.get(k) for k in ("events", "duration_s", "call_s", "cpu_s", "stage_seconds", "windows",
                                                          "peaks", "days_processed", "read_ahead_rss_mib")}
     import resource
 
@@ -98,36 +105,58 @@ def run_child(spec: dict, env_extra: dict | None = None) -> tuple[dict, float]:
     return result, max(rss, result.pop("rss_mib"))
 
 
+def machine_cpu_s() -> float:
+    """CPU-seconds every process of this machine has used so far (`/proc/stat`: user, nice, system, irq and softirq
+    time; not idle, iowait or steal). Around a step it counts what all its processes used — reading, grouping, the
+    flow, PostgreSQL, the Prefect API and the Elasticsearch-protocol server — and, since nothing else runs during a
+    benchmark, little more: unlike wall time it does not depend on how many cores the step keeps busy."""
+    with open("/proc/stat") as fh:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fh.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 # -- floors ---------------------------------------------------------------------------------------------------------
-def floor_ndjson(path: Path) -> tuple[int, float]:
+def floor_ndjson(path: Path) -> tuple[int, float, float]:
+    """Every line of the file parsed with orjson: documents, seconds, the machine's CPU-seconds."""
     import orjson
 
     from bench.scale_data import _opener
 
-    began, n = time.perf_counter(), 0
+    cpu, began, n = machine_cpu_s(), time.perf_counter(), 0
     with _opener(path)(path, "rb") as fh:
         for line in fh:
             orjson.loads(line)
             n += 1
-    return n, time.perf_counter() - began
+    return n, time.perf_counter() - began, machine_cpu_s() - cpu
 
 
-def floor_es(url: str, days: int = 1) -> tuple[int, float]:
-    """Every document of the day through the real client, window by window, as the backfill reads them."""
+def floor_es(url: str, days: int = 1) -> tuple[int, float, float]:
+    """Every document of the day through the real client, window by window, as the backfill reads them, with the
+    garbage collector set as the backfill's reading process sets it (`tasks.analysis.tune_gc`): with Python's
+    defaults collecting cost this read about half its time (each page's 5,000 documents are alive while the next
+    objects are made), which the backfill does not pay — the floor must not either. Returns the documents, the
+    seconds and the machine's CPU-seconds (the reader's and the server's)."""
+    import gc
+
     from blocks.settings import ElasticsearchSettings
-    from tasks.analysis import windows_between
+    from tasks.analysis import tune_gc, windows_between
     from tasks.source.elasticsearch import ElasticsearchSource
 
     source = ElasticsearchSource(ElasticsearchSettings(url=url, index="logs-bench"))
-    began, n = time.perf_counter(), 0
-    for window in windows_between(START, START + timedelta(days=days)):
-        pit = source.client.open_point_in_time(index="logs-bench", keep_alive="2m")["id"]
-        try:
-            for _doc in source._pages(window, pit, None):
-                n += 1
-        finally:
-            source.client.close_point_in_time(id=pit)
-    return n, time.perf_counter() - began
+    thresholds = gc.get_threshold()
+    tune_gc()
+    try:
+        cpu, began, n = machine_cpu_s(), time.perf_counter(), 0
+        for window in windows_between(START, START + timedelta(days=days)):
+            pit = source.client.open_point_in_time(index="logs-bench", keep_alive="2m")["id"]
+            try:
+                for _doc in source._pages(window, pit, None):
+                    n += 1
+            finally:
+                source.client.close_point_in_time(id=pit)
+        return n, time.perf_counter() - began, machine_cpu_s() - cpu
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 # -- the runs ---------------------------------------------------------------------------------------------------------
@@ -145,11 +174,11 @@ def measure_size(n: int, cache: Path, sources: tuple[str, ...] = ("es", "ndjson"
 
     path = cached_events(cache, n, start=START)
     row: dict = {"n": n, "load": os.getloadavg()[0]}
-    row["ndjson_read"] = floor_ndjson(path)[1]
+    _, row["ndjson_read"], row["ndjson_read_cpu"] = floor_ndjson(path)
     results = {}
     if "es" in sources:  # the server holds every document in memory (about 4.3 GiB at 1M): only when measured
         with ServerProcess(path) as (url, count):
-            got, row["es_read"] = floor_es(url)
+            got, row["es_read"], row["es_read_cpu"] = floor_es(url)
             assert got == count == n, (got, count, n)
             results["es"], row["es_rss_mib"] = run_child({"steps": day_steps("es")},
                                                          {"ES_HOST": url, "ES_INDEX": "logs-bench"})
@@ -159,6 +188,8 @@ def measure_size(n: int, cache: Path, sources: tuple[str, ...] = ("es", "ndjson"
         assert result["events"] == n, (key, result["events"], n)
         row[f"{key}_db_init"] = results[key]["db_init_s"]
         row[f"{key}_backfill"] = result["duration_s"]
+        row[f"{key}_backfill_cpu"] = result["cpu_s"]
+        row[f"{key}_api_start"] = results[key].get("api_start_s")
         row[f"{key}_stages"] = result["stage_seconds"]
     row["load_after"] = os.getloadavg()[0]
     return row
@@ -184,7 +215,7 @@ def measure_history_read(cache: Path, days: int, events: int) -> dict:
     from tasks.source.files import FileSource
 
     path = cached_events(cache, events, start=START, days=days, gz=True)
-    _, floor = floor_ndjson(path)
+    _, floor, _ = floor_ndjson(path)
     source = FileSource([str(path)], ElasticsearchSettings().fields)
     began, n = time.perf_counter(), 0
     for window in windows_between(START, START + timedelta(days=days)):
@@ -238,7 +269,7 @@ def main() -> int:
     results: dict = {"sizes": [], "cpus": os.cpu_count()}
     missed: list[str] = []
     print(f"{'N':>9} {'source':>7} {'read s':>7} {'backfill s':>10} {'events/s':>9} {'ratio':>6} {'RSS MiB':>8}  "
-          "load  db init s  stages (s)")
+          "load  db init s  read CPU-s  backfill CPU-s  CPU ratio  stages (s)")
     for n in sizes:
         sources = tuple(args.sources.split(","))
         row = measure_size(n, cache, sources)
@@ -247,7 +278,9 @@ def main() -> int:
             read, full = row[f"{key}_read"], row[f"{key}_backfill"]
             stages = " ".join(f"{k}={v:.1f}" for k, v in row[f"{key}_stages"].items())
             print(f"{n:>9} {key:>7} {read:>7.1f} {full:>10.1f} {n / full:>9.0f} {full / read:>6.1f} "
-                  f"{row[f'{key}_rss_mib']:>8.0f}  {row['load']:.1f}  {row[f'{key}_db_init']:>9.1f}  {stages}", flush=True)
+                  f"{row[f'{key}_rss_mib']:>8.0f}  {row['load']:.1f}  {row[f'{key}_db_init']:>9.1f}  "
+                  f"{row[f'{key}_read_cpu']:>10.1f}  {row[f'{key}_backfill_cpu']:>14.1f}  "
+                  f"{row[f'{key}_backfill_cpu'] / row[f'{key}_read_cpu']:>9.1f}  {stages}", flush=True)
         if n == 1_000_000 and "es" in sources:
             if row["es_backfill"] / row["es_read"] > TARGETS["ratio_es_1m"]:
                 missed.append(f"1M backfill {row['es_backfill'] / row['es_read']:.1f}x the bare ES read (target 3x)")
