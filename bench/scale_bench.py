@@ -1,13 +1,15 @@
 """Scale benchmark: a bank's day of errors through the real backfill, against the floor of merely reading it.
 
 For each N (default 100k and 1M; 5M with --with-5m), in one run:
-  (a) the floor: every document of the day read from the source with the same client, page size and windows
-      as the backfill, doing nothing else — from a local server speaking the Elasticsearch protocol (the real
-      `elasticsearch` client, point in time + search_after) and from the NDJSON file (orjson per line);
+  (a) the floor: every document of the day read from the source with the same client, page size, windows and
+      garbage-collector thresholds as the backfill's reader, doing nothing else — from a local server speaking
+      the Elasticsearch protocol (the real `elasticsearch` client, point in time + search_after) and from the
+      NDJSON file (orjson per line);
   (b) the full backfill of that day into PostgreSQL (grouping, counts, detection, registries, reports), from
       Elasticsearch and from the file, each in a fresh process with a fresh embedded database — created and
       migrated before the flow starts, as a deployment's database exists before its run (printed as `db init s`).
-It prints events/s, the ratio (b)/(a), peak RSS of the backfill process and the seconds per stage, then a
+It prints events/s, the ratio (b)/(a), peak RSS of the backfill process, the machine's CPU-seconds of (a) and
+(b) and the seconds per stage, then a
 14-day gzipped history read window by window (one pass: a constant multiple of decompressing and parsing it
 once; --history-backfill also backfills it) and one regular 15-minute window of 100k events after a day of
 history. Exits 1 when a target is missed (see TARGETS).
