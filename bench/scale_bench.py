@@ -4,7 +4,7 @@ For each N (default 100k and 1M; 5M with --with-5m), in one run:
   (a) the floor: every document of the day read from the source with the same client, page size, windows and
       garbage-collector thresholds as the backfill's reader, doing nothing else — from a local server speaking
       the Elasticsearch protocol (the real `elasticsearch` client, point in time + search_after) and from the
-      NDJSON file (orjson per line);
+      NDJSON file (orjson per line) — read just before and just after (b), which is compared with their mean;
   (b) the full backfill of that day into PostgreSQL (grouping, counts, detection, registries, reports), from
       Elasticsearch and from the file, each in a fresh process with a fresh embedded database — created and
       migrated before the flow starts, as a deployment's database exists before its run (printed as `db init s`).
@@ -176,16 +176,21 @@ def measure_size(n: int, cache: Path, sources: tuple[str, ...] = ("es", "ndjson"
 
     path = cached_events(cache, n, start=START)
     row: dict = {"n": n, "load": os.getloadavg()[0]}
-    _, row["ndjson_read"], row["ndjson_read_cpu"] = floor_ndjson(path)
     results = {}
+    # each floor is read just before and just after its backfill, and (b) is compared with their mean: a shared
+    # machine's speed drifts over minutes (bench/README.md, "sixteenth step"), the two floors show by how much
     if "es" in sources:  # the server holds every document in memory (about 4.3 GiB at 1M): only when measured
         with ServerProcess(path) as (url, count):
-            got, row["es_read"], row["es_read_cpu"] = floor_es(url)
-            assert got == count == n, (got, count, n)
+            before = floor_es(url)
             results["es"], row["es_rss_mib"] = run_child({"steps": day_steps("es")},
                                                          {"ES_HOST": url, "ES_INDEX": "logs-bench"})
+            after = floor_es(url)
+        assert before[0] == after[0] == count == n, (before[0], after[0], count, n)
+        _floors(row, "es", before, after)
     if "ndjson" in sources:
+        before = floor_ndjson(path)
         results["ndjson"], row["ndjson_rss_mib"] = run_child({"steps": day_steps("ndjson", input_path=path)})
+        _floors(row, "ndjson", before, floor_ndjson(path))
     for key, result in ((k, v[k]) for k, v in results.items()):
         assert result["events"] == n, (key, result["events"], n)
         row[f"{key}_db_init"] = results[key]["db_init_s"]
@@ -195,6 +200,13 @@ def measure_size(n: int, cache: Path, sources: tuple[str, ...] = ("es", "ndjson"
         row[f"{key}_stages"] = result["stage_seconds"]
     row["load_after"] = os.getloadavg()[0]
     return row
+
+
+def _floors(row: dict, key: str, before: tuple[int, float, float], after: tuple[int, float, float]) -> None:
+    """The floor read before and after a backfill: both kept, their mean compared with it."""
+    row[f"{key}_reads"] = (round(before[1], 2), round(after[1], 2))
+    row[f"{key}_read"] = (before[1] + after[1]) / 2
+    row[f"{key}_read_cpu"] = (before[2] + after[2]) / 2
 
 
 def measure_history(cache: Path, days: int, events: int) -> dict:
@@ -271,7 +283,7 @@ def main() -> int:
     results: dict = {"sizes": [], "cpus": os.cpu_count()}
     missed: list[str] = []
     print(f"{'N':>9} {'source':>7} {'read s':>7} {'backfill s':>10} {'events/s':>9} {'ratio':>6} {'RSS MiB':>8}  "
-          "load  db init s  read CPU-s  backfill CPU-s  CPU ratio  stages (s)")
+          "load  db init s  read CPU-s  backfill CPU-s  CPU ratio  read s before/after  stages (s)")
     for n in sizes:
         sources = tuple(args.sources.split(","))
         row = measure_size(n, cache, sources)
@@ -282,7 +294,8 @@ def main() -> int:
             print(f"{n:>9} {key:>7} {read:>7.1f} {full:>10.1f} {n / full:>9.0f} {full / read:>6.1f} "
                   f"{row[f'{key}_rss_mib']:>8.0f}  {row['load']:.1f}  {row[f'{key}_db_init']:>9.1f}  "
                   f"{row[f'{key}_read_cpu']:>10.1f}  {row[f'{key}_backfill_cpu']:>14.1f}  "
-                  f"{row[f'{key}_backfill_cpu'] / row[f'{key}_read_cpu']:>9.1f}  {stages}", flush=True)
+                  f"{row[f'{key}_backfill_cpu'] / row[f'{key}_read_cpu']:>9.1f}  "
+                  f"{'/'.join(f'{x:.1f}' for x in row[f'{key}_reads']):>19}  {stages}", flush=True)
         if n == 1_000_000 and "es" in sources:
             if row["es_backfill"] / row["es_read"] > TARGETS["ratio_es_1m"]:
                 missed.append(f"1M backfill {row['es_backfill'] / row['es_read']:.1f}x the bare ES read (target 3x)")
