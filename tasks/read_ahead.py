@@ -452,6 +452,7 @@ def serve(pipe, feeding) -> None:
     feeding process sends its events (``feeding``: its pipe) — and send it back."""
     from core.db import Database
     from tasks.analysis import count_window, load_grouping_engine, open_scrubbed_source, tune_gc
+    from tasks.store.window_counts import render_for_store
 
     recipe = _recipe(pipe)
     if recipe is None:
@@ -488,6 +489,7 @@ def serve(pipe, feeding) -> None:
                     sender.put(_error(exc))  # after the windows counted before it
                     return  # its engine may hold half a window: the parent starts new processes
                 counted.pending = None  # this engine's own objects: a rollback over there restarts this process
+                render_for_store(counted.counts)  # text crosses the pipe cheaper than nested dicts
                 rss = _rss_mib()
                 if fed:
                     times["feed wait"] = times.pop("read")  # waiting for the feeding process's events

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import random
 from datetime import UTC, datetime, timedelta
+from multiprocessing.reduction import ForkingPickler
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,18 +21,29 @@ from tasks.source import files as files_module
 from tasks.source.files import FileSource
 from tasks.store import lock_window, replace_window_counts
 from tasks.store.copy_text import array, clean, optional, text, timestamp, write_lines
+from tasks.store.window_counts import render_for_store
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 W = Window(T0, T0 + timedelta(minutes=15))
 FIELDS = ElasticsearchSettings().fields
 
 
-def test_window_counts_round_trip_values_that_need_escaping(db):
+@pytest.mark.parametrize("rendered", [False, True], ids=["counted-here", "rendered-by-the-grouping-process"])
+def test_window_counts_round_trip_values_that_need_escaping(db, rendered):
+    """Stored field values are the counted ones, whether the store renders them or the grouping process did
+    (`render_for_store`, then pickled across the pipe as tasks.read_ahead sends them)."""
     nasty = ["tab\there", "new\nline", "back\\slash", "cr\rx", "\\N", "plain", "nul\x00byte"]
     events = [LogEvent(timestamp=T0 + timedelta(seconds=i), message=f"m{i}", app=f"app\t{i % 2}", pod=v, host=v,
                        error_type="E\\x")
               for i, v in enumerate(nasty)]
     counts = count_events(((e, "p1" if i % 2 else "p\\2", "t") for i, e in enumerate(events)), W)
+    expected_dims = {k[:3] + (k[3].replace("\x00", "\ufffd"),): n for k, n in counts.dimension_rows().items()}
+    if rendered:
+        render_for_store(counts)
+        counts = pickle.loads(ForkingPickler.dumps(counts))
+        assert counts.dimensions == {} and len(counts.rendered_dimensions) == 2
+        with pytest.raises(ValueError, match="rendered"):
+            counts.dimension_rows()
     with db.connect() as conn:
         lock_window(conn, W)
         replace_window_counts(conn, counts, SourceStats(events_read=len(events)), "run")
@@ -43,7 +57,6 @@ def test_window_counts_round_trip_values_that_need_escaping(db):
             "SELECT problem_id, app, count FROM window_totals WHERE window_start = %s", (T0,))}
     assert stored == counts.minute_rows()
     assert totals == dict(counts.per_problem_app())
-    expected_dims = {k[:3] + (k[3].replace("\x00", "\ufffd"),): n for k, n in counts.dimension_rows().items()}
     assert dims == expected_dims
     assert ("p\\2", "app\t0", "pod", "tab\there") in dims and ("p1", "app\t1", "host", "new\nline") in dims
 

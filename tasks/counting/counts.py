@@ -43,6 +43,9 @@ class WindowCounts:
     samples: dict[str, ProblemSample] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
     events: int = 0
+    # ``dimensions`` as the text the store writes, when rendered where the counting ran (tasks.read_ahead): a dict
+    # of strings crosses to the storing process several times cheaper than the nested dicts it replaces
+    rendered_dimensions: dict[tuple[str, str], str] | None = None
 
     @property
     def problem_ids(self) -> set[str]:
@@ -71,6 +74,8 @@ class WindowCounts:
 
     def dimension_rows(self) -> dict[tuple[str, str, str, str], int]:
         """``(problem, app, dimension, value) -> n``: the rows of the `window_dimension_rows` view."""
+        if self.rendered_dimensions is not None:
+            raise ValueError("the field values were rendered for the store: read them back from it")
         return {(p, a, d, v): n for (p, a), dims in self.dimensions.items() for d, values in dims.items()
                 for v, n in values.items()}
 

@@ -39,10 +39,10 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
     before = {r[0] for r in conn.execute(
         "DELETE FROM window_problem_samples WHERE window_start = %s RETURNING problem_id", (start,))}
     stamp = start.isoformat()
-    dimensions = counts.dimensions
+    rendered = counts.rendered_dimensions if counts.rendered_dimensions is not None else render_dimensions(counts)
     # one row per (problem, app): its total, its minutes as an integer[] and its field values as one object
     app_lines = [f"{stamp}\t{text(p)}\t{text(a)}\t{sum(slots)}\t{{{','.join(map(str, slots))}}}\t"
-                 f"{dimensions_text(dimensions[(p, a)]) if (p, a) in dimensions else NULL}\n"
+                 f"{rendered.get((p, a), NULL)}\n"
                  for (p, a), slots in sorted(counts.minutes.items())]
     with conn.cursor() as cur:
         with cur.copy("COPY window_totals (window_start, problem_id, app, count, minutes, dimensions) FROM STDIN") as cp:
@@ -65,6 +65,18 @@ def replace_window_counts(conn: psycopg.Connection, counts: WindowCounts, stats:
          len(counts.samples), sha256("".join(app_lines).encode()).hexdigest(), run_id),  # what changed on a re-run
     )
     return before
+
+
+def render_dimensions(counts: WindowCounts) -> dict[tuple[str, str], str]:
+    """Each (problem, app)'s field values as the text COPY sends (`dimensions_text`)."""
+    return {key: dimensions_text(values) for key, values in counts.dimensions.items()}
+
+
+def render_for_store(counts: WindowCounts) -> None:
+    """Render the field values now, in place of the dicts: where the counting ran (the grouping process), so the
+    storing process receives and writes text (`WindowCounts.rendered_dimensions`)."""
+    counts.rendered_dimensions = render_dimensions(counts)
+    counts.dimensions = {}
 
 
 def dimensions_text(values: dict[str, dict[str, int]]) -> str:
